@@ -1,0 +1,1 @@
+"""The ``visionforge`` command line."""

@@ -1,0 +1,106 @@
+"""Entry point of the ``visionforge`` command.
+
+Each subcommand lives in its own module under ``visionforge.cli`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a
+function taking the parsed ``argparse.Namespace`` and returning an exit code.
+Subcommand modules import heavy libraries inside ``func`` only, so that
+``visionforge --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from visionforge import __version__
+
+# subcommand -> module; a module that is not present yet is skipped.
+COMMANDS: dict[str, str] = {
+    "train": "visionforge.cli.train_cmd",
+    "evaluate": "visionforge.cli.evaluate_cmd",
+    "predict": "visionforge.cli.predict_cmd",
+    "models": "visionforge.cli.models_cmd",
+    "data": "visionforge.cli.data_cmd",
+    "demo": "visionforge.cli.demo_cmd",
+    "config": "visionforge.cli.config_cmd",
+    "export": "visionforge.cli.export_cmd",
+    "explain": "visionforge.cli.explain_cmd",
+    "serve": "visionforge.cli.serve_cmd",
+    "segment-large": "visionforge.cli.segment_large_cmd",
+}
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors suggest the closest valid choice."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "invalid choice" in message:
+            bad = message.split("invalid choice: ")[1].split("'")[1] if "'" in message else ""
+            choices = [c for c in COMMANDS if c]
+            close = difflib.get_close_matches(bad, choices, n=3, cutoff=0.5)
+            if close:
+                message += f"\n  did you mean: {', '.join(close)}?"
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every available subcommand registered."""
+    parser = _Parser(
+        prog="visionforge",
+        description=(
+            "Train, evaluate, explain, export and serve image and signal models.\n"
+            "Options are given as key=value overrides, e.g.\n"
+            "  visionforge train model=resnet18 data.root=path/to/images trainer.max_epochs=10"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"visionforge {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (0 ok, 1 failure, 2 usage/input error)."""
+    from visionforge.errors import VisionforgeError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE if args.command is None else 0
+    try:
+        code = args.func(args)
+    except VisionforgeError as exc:
+        print(f"visionforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FileNotFoundError as exc:
+        print(f"visionforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("visionforge: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

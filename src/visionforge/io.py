@@ -1,0 +1,180 @@
+"""Safe file IO: atomic writes and pickle-free weight loading.
+
+Every file visionforge writes goes through :func:`atomic_write`, so a crash or
+kill at any moment leaves either the old file or the complete new one, never a
+truncated file. Weights are read with safetensors or ``torch.load(...,
+weights_only=True)``; nothing here unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from visionforge.errors import WeightsError
+
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "read_json",
+    "atomic_torch_save",
+    "load_state_dict_file",
+    "WEIGHT_SUFFIXES",
+]
+
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Making the rename itself durable needs an fsync of the directory (POSIX).
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
+
+    On an exception the temporary file is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars/arrays and tensors appear in metrics; paths in configs.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, set | frozenset):
+        return sorted(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> Path:
+    """Serialise ``obj`` as JSON (numpy/tensor values converted) and write it atomically."""
+    text = json.dumps(obj, indent=indent, default=_json_default, sort_keys=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file, naming the file in the error if it is missing or invalid."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{p}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p}: invalid JSON ({exc})") from None
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` to ``path`` atomically (for training checkpoints of tensors and plain data)."""
+    import torch
+
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, Any]:
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model", "weights"):
+            inner = obj.get(key)
+            if isinstance(inner, dict) and inner and all(isinstance(k, str) for k in inner):
+                obj = inner
+                break
+        import torch
+
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            # Lightning prefixes the module's keys with "model." ; strip one common prefix.
+            for prefix in ("model.", "module."):
+                if all(k.startswith(prefix) for k in tensors):
+                    tensors = {k[len(prefix):]: v for k, v in tensors.items()}
+                    break
+            return tensors
+    raise WeightsError(
+        f"{path}: no state dict of tensors found; save weights with "
+        "torch.save(model.state_dict(), path) or as .safetensors"
+    )
+
+
+def load_state_dict_file(
+    path: str | os.PathLike[str],
+    *,
+    map_location: str = "cpu",
+    loader: Callable[..., Any] | None = None,
+) -> dict[str, Any]:
+    """Load a state dict from ``.safetensors`` or a ``.pth``/``.pt``/``.bin``/``.ckpt`` file.
+
+    Torch files are read with ``weights_only=True``: a file that needs arbitrary
+    unpickling (and so could run code) is refused with :class:`WeightsError`.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"{p}: weights file not found")
+    if p.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(p), device=map_location)
+        except Exception as exc:
+            raise WeightsError(f"{p}: not a valid safetensors file ({exc})") from None
+    import pickle
+
+    import torch
+
+    load = loader or torch.load
+    try:
+        obj = load(str(p), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"{p}: refused to load: the file needs arbitrary unpickling, which can run code "
+            f"({str(exc).splitlines()[0]}). Re-save it as a plain state dict or .safetensors."
+        ) from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise WeightsError(f"{p}: cannot read weights ({exc})") from None
+    return _unwrap_state_dict(obj, p)

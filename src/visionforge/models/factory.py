@@ -1,0 +1,188 @@
+"""``create_model`` / ``list_models``: build any registered model (or any timm model) by name.
+
+Every model built here carries ``model.visionforge_spec`` -- the registry name
+and the JSON-serialisable constructor arguments -- so that a saved model
+directory can rebuild it without pickle (see :mod:`visionforge.models.model_dir`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from typing import Any
+
+from visionforge.errors import UnknownNameError, WeightsError
+from visionforge.registry import MODELS, load_plugins
+
+__all__ = [
+    "register_model",
+    "create_model",
+    "list_models",
+    "model_entry",
+    "is_timm_model",
+    "SPEC_ATTR",
+]
+
+SPEC_ATTR = "visionforge_spec"
+TASKS = ("classification", "segmentation", "multitask", "signal", "backbone")
+
+
+def register_model(
+    name: str,
+    *,
+    aliases: tuple[str, ...] = (),
+    task: str,
+    family: str | None = None,
+    test_kwargs: dict[str, Any] | None = None,
+    test_input: tuple[int, ...] = (3, 32, 32),
+    overfit: bool = False,
+    description: str = "",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering a model factory in :data:`visionforge.registry.MODELS`.
+
+    Args:
+        name: canonical registry name (lower_snake_case).
+        aliases: other accepted names (e.g. the original pipeline's class name).
+        task: one of ``classification``, ``segmentation``, ``multitask``, ``signal``, ``backbone``.
+        family: architecture family, used for grouping and per-family defaults.
+        test_kwargs: constructor arguments of a tiny variant used by ``verify --all`` and tests.
+        test_input: per-sample input shape (without batch) for that tiny variant.
+        overfit: include this model in the "overfit one batch" test (one per family).
+        description: one line shown by ``visionforge models list``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    return MODELS.register(
+        name,
+        aliases=aliases,
+        task=task,
+        family=family or name,
+        test_kwargs=dict(test_kwargs or {}),
+        test_input=tuple(test_input),
+        overfit=overfit,
+        description=description,
+    )
+
+
+_builtins_loaded = False
+
+
+def _ensure_registered() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        import visionforge.models.zoo  # noqa: F401  (registers the built-in models)
+
+        load_plugins()
+
+
+def is_timm_model(name: str) -> bool:
+    """True if ``name`` is a timm architecture (e.g. ``resnet18``, ``convnext_atto``)."""
+    import timm
+
+    return bool(timm.is_model(name))
+
+
+def model_entry(name: str):
+    """The registry entry (name, factory, aliases, metadata) for ``name``."""
+    _ensure_registered()
+    return MODELS.entry(name)
+
+
+def list_models(pattern: str | None = None, *, task: str | None = None) -> list[str]:
+    """Registered model names matching the wildcard ``pattern`` (aliases match too).
+
+    timm's architectures are not listed (there are over a thousand) but any of
+    them is accepted by :func:`create_model`; see ``timm.list_models()``.
+    """
+    _ensure_registered()
+    names = MODELS.list(pattern, include_aliases=True)
+    if task is not None:
+        names = [n for n in names if MODELS.entry(n).metadata.get("task") == task]
+    return names
+
+
+def _accepts(fn: Callable[..., Any], param: str) -> bool:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    return param in sig.parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()
+    )
+
+
+def _offline_message(name: str, exc: BaseException) -> str:
+    return (
+        f"Could not fetch pretrained weights for model {name!r} ({type(exc).__name__}: "
+        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). visionforge runs offline: "
+        f"download the weights on a connected machine and pass a local file instead, e.g. "
+        f"create_model({name!r}, pretrained='/path/to/weights.safetensors') "
+        f"(a .pth state dict also works), or on the CLI model.pretrained=/path/to/weights.safetensors."
+    )
+
+
+def create_model(name: str, *, pretrained: bool | str | os.PathLike[str] = False, **kwargs: Any):
+    """Build a model by registry name or alias (case-insensitive), or by any timm model name.
+
+    Args:
+        name: e.g. ``"DeepLabV3_plus"``, ``"deepepicnn"``, ``"custom_convnext"`` or ``"resnet18"`` (timm).
+        pretrained: ``False``; ``True`` to fetch the library's usual weights (needs a network,
+            fails offline with instructions); or a local ``.safetensors``/``.pth`` path.
+        **kwargs: constructor arguments (``num_classes``, ``in_chans``, ``img_size``, ...).
+
+    Returns:
+        A plain ``torch.nn.Module`` with a ``visionforge_spec`` attribute.
+    """
+    from visionforge.models.weights import load_weights
+
+    _ensure_registered()
+    local_path = None
+    if isinstance(pretrained, str | os.PathLike) and not isinstance(pretrained, bool):
+        local_path, pretrained = os.fspath(pretrained), False
+
+    if name in MODELS:
+        canonical = MODELS.canonical(name)
+        factory = MODELS.get(canonical)
+        source = "visionforge"
+        if pretrained:
+            if not _accepts(factory, "pretrained"):
+                raise WeightsError(
+                    f"Model {canonical!r} has no published pretrained weights; pass a local "
+                    f"file instead: create_model({canonical!r}, pretrained='/path/to/weights.safetensors')"
+                )
+            kwargs_call = {**kwargs, "pretrained": True}
+        else:
+            kwargs_call = dict(kwargs)
+        try:
+            model = factory(**kwargs_call)
+        except WeightsError:
+            raise
+        except (OSError, ConnectionError) as exc:
+            if pretrained:
+                raise WeightsError(_offline_message(canonical, exc)) from None
+            raise
+    elif is_timm_model(name):
+        import timm
+
+        canonical, source = name, "timm"
+        try:
+            model = timm.create_model(name, pretrained=bool(pretrained), **kwargs)
+        except (RuntimeError, OSError, ConnectionError, ValueError) as exc:
+            if pretrained:
+                raise WeightsError(_offline_message(name, exc)) from None
+            raise
+    else:
+        try:
+            MODELS.canonical(name)
+        except UnknownNameError as exc:
+            raise UnknownNameError(
+                f"{exc} Any timm architecture name (see timm.list_models()) is also accepted."
+            ) from None
+        raise AssertionError("unreachable")
+
+    if local_path is not None:
+        load_weights(model, local_path)
+    setattr(model, SPEC_ATTR, {"name": canonical, "source": source, "kwargs": dict(kwargs)})
+    return model

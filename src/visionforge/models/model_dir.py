@@ -1,0 +1,178 @@
+"""The self-describing model directory: ``model.safetensors`` + ``model.json``.
+
+``save_model_dir`` writes both files atomically; ``load_model`` rebuilds the
+model from them alone, through the registry and safetensors (no pickle).
+``model.json`` holds everything a deployment needs without the training code:
+registry name and constructor arguments, task, class names, input size and
+layout, preprocessing, metrics and library versions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from visionforge.errors import ConfigError, WeightsError
+from visionforge.io import atomic_write, atomic_write_json, read_json
+
+__all__ = [
+    "FORMAT_VERSION",
+    "WEIGHTS_FILE",
+    "META_FILE",
+    "save_model_dir",
+    "load_model",
+    "read_model_meta",
+    "library_versions",
+]
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "model.json"
+META_ATTR = "visionforge_meta"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of visionforge and the libraries that shape a saved model."""
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("visionforge", "torch", "torchvision", "timm", "lightning"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def _spec_of(model: nn.Module, name: str | None, kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    spec = dict(getattr(model, "visionforge_spec", None) or {})
+    if name is not None:
+        spec["name"] = name
+    if kwargs is not None:
+        spec["kwargs"] = dict(kwargs)
+    if "name" not in spec:
+        raise ConfigError(
+            f"cannot save a {type(model).__name__} as a model dir: it was not built with "
+            "visionforge.create_model, so its constructor is unknown. Build it with "
+            "create_model(name, ...) or pass name= and kwargs= to save_model_dir."
+        )
+    spec.setdefault("kwargs", {})
+    spec.setdefault("source", "visionforge")
+    try:
+        json.dumps(spec["kwargs"])
+    except TypeError as exc:
+        raise ConfigError(
+            f"constructor arguments of {spec['name']!r} are not JSON-serialisable ({exc}); "
+            "a model dir can only record plain values (numbers, strings, lists, dicts)"
+        ) from None
+    return spec
+
+
+def save_model_dir(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    task: str | None = None,
+    class_names: list[str] | None = None,
+    input_size: tuple[int, ...] | list[int] | None = None,
+    preprocessing: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    name: str | None = None,
+    kwargs: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` to the directory ``path`` (created if needed) and return it.
+
+    Args:
+        task: ``classification``/``segmentation``/``multitask``/``signal``
+            (defaults to the registry's task for the model).
+        class_names: names in class-index order.
+        input_size: per-sample input shape without batch, e.g. ``[3, 224, 224]`` or ``[1, 750]``.
+        preprocessing: how raw inputs become model inputs: ``{"input_range": [0, 1] | [0, 255],
+            "mean": [...] | None, "std": [...] | None}``; default ``[0, 1]`` range, no normalisation.
+        metrics: best/final metrics to record.
+        name, kwargs: override the registry name / constructor arguments recorded on the model.
+        extra: any further JSON-serialisable metadata.
+    """
+    from safetensors.torch import save_model
+
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = _spec_of(model, name, kwargs)
+    if task is None and spec.get("source") == "visionforge":
+        from visionforge.models.factory import model_entry
+
+        try:
+            task = model_entry(spec["name"]).metadata.get("task")
+        except Exception:
+            task = None
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "name": spec["name"],
+        "source": spec["source"],
+        "kwargs": spec["kwargs"],
+        "task": task or "classification",
+        "class_names": list(class_names) if class_names is not None else None,
+        "num_classes": len(class_names) if class_names is not None else None,
+        "input_size": list(input_size) if input_size is not None else None,
+        "input_layout": "NCL" if task == "signal" else "NCHW",
+        "preprocessing": preprocessing or {"input_range": [0, 1], "mean": None, "std": None},
+        "metrics": metrics or {},
+        "versions": library_versions(),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    if extra:
+        meta.update(extra)
+    was_training = model.training
+    with atomic_write(out / WEIGHTS_FILE) as tmp:
+        save_model(model, str(tmp))
+    model.train(was_training)
+    atomic_write_json(out / META_FILE, meta)
+    return out
+
+
+def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``model.json`` of a model dir (``path`` may be the dir or the json file)."""
+    p = Path(path)
+    meta_path = p / META_FILE if p.is_dir() else p
+    if not meta_path.is_file():
+        raise WeightsError(
+            f"{p}: not a visionforge model dir (no {META_FILE}); expected a folder holding "
+            f"{WEIGHTS_FILE} and {META_FILE} as written by visionforge train or save_model_dir"
+        )
+    meta = read_json(meta_path)
+    for key in ("name", "kwargs"):
+        if key not in meta:
+            raise WeightsError(f"{meta_path}: missing key {key!r}")
+    return meta
+
+
+def load_model(path: str | os.PathLike[str], *, device: str = "cpu", eval: bool = True) -> nn.Module:
+    """Rebuild a model from a model dir (``model.json`` + ``model.safetensors``); no pickle.
+
+    The returned module has the metadata dict on ``model.visionforge_meta``.
+    """
+    from safetensors.torch import load_model as st_load_model
+
+    from visionforge.models.factory import create_model
+
+    p = Path(path)
+    meta = read_model_meta(p)
+    weights = (p if p.is_dir() else p.parent) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise WeightsError(f"{weights}: weights file missing from the model dir")
+    model = create_model(meta["name"], **meta["kwargs"])
+    try:
+        st_load_model(model, str(weights), strict=True, device="cpu")
+    except Exception as exc:
+        raise WeightsError(f"{weights}: does not match model {meta['name']!r} ({exc})") from None
+    model.to(device)
+    if eval:
+        model.eval()
+    setattr(model, META_ATTR, meta)
+    return model
