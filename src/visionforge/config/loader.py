@@ -1,0 +1,258 @@
+"""Compose a run configuration from the YAML tree, a saved file, the environment and overrides.
+
+Priority, highest first: explicit ``key=value`` arguments > ``VISIONFORGE_*``
+environment variables > a ``--config`` file > the shipped defaults. Config
+groups (``model=...``, ``trainer=cpu``) are composed by Hydra's compose API;
+the result is validated against :class:`visionforge.config.schema.RunConfig`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from visionforge.errors import ConfigError
+
+__all__ = [
+    "CONF_DIR",
+    "GROUPS",
+    "ENV_VARS",
+    "ComposedConfig",
+    "compose_config",
+    "group_options",
+    "save_config",
+    "flatten",
+]
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+GROUPS = ("model", "data", "trainer", "optimizer", "scheduler", "callbacks", "logger")
+
+#: environment variable -> config key (lower priority than explicit arguments)
+ENV_VARS = {
+    "VISIONFORGE_FRAMEWORK": "framework",
+    "VISIONFORGE_DEVICE": "trainer.device",
+    "VISIONFORGE_DEVICES": "trainer.devices",
+    "VISIONFORGE_AMP": "trainer.mixed_precision",
+    "VISIONFORGE_COMPILE": "trainer.compile",
+    "VISIONFORGE_STRATEGY": "trainer.strategy",
+    "VISIONFORGE_PROJECT_DIR": "project_dir",
+    "VISIONFORGE_NUM_WORKERS": "data.num_workers",
+}
+
+_CHOICES = {
+    "task": ("auto", "classification", "segmentation", "signal", "multitask"),
+    "framework": ("pytorch", "tensorflow"),
+    "data.kind": ("auto", "folder", "segmentation", "signals", "osdb", "cifar10", "cifar100",
+                  "imagenet", "coco"),
+    "data.on_bad_image": ("error", "skip"),
+    "trainer.mode": ("min", "max"),
+    "trainer.device": ("auto", "cpu", "cuda", "mps", "gpu"),
+    "optimizer.name": ("adam", "adamw", "sgd"),
+    "scheduler.name": ("onecycle", "warmup_cosine", "plateau", "three_phase", "none"),
+}
+
+
+@dataclass
+class ComposedConfig:
+    """A validated run config plus where each value came from."""
+
+    cfg: Any  # omegaconf.DictConfig
+    sources: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+
+    def to_yaml(self) -> str:
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_yaml(self.cfg)
+
+
+def group_options(group: str) -> list[str]:
+    """Names of the YAML options shipped for a config group (e.g. ``trainer`` -> cpu, gpu, ...)."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a.b": value}`` for every leaf of a nested config/dict (dict-valued kwargs stay whole)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key != "kwargs":
+            out.update(flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def _split_overrides(overrides: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    groups: dict[str, str] = {}
+    dotted: list[str] = []
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise ConfigError(
+                f"cannot parse argument {item!r}: options are key=value pairs, "
+                "e.g. model=resnet18 trainer.max_epochs=10"
+            )
+        key, value = item.split("=", 1)
+        key = key.strip().lstrip("+")
+        if key in GROUPS:
+            if value in group_options(key):
+                groups[key] = value
+            elif key == "model":  # Ultralytics style: model=<any registry or timm name>
+                dotted.append(f"model.name={value}")
+            elif key == "data" and (Path(value).exists() or os.sep in value):
+                dotted.append(f"data.root={value}")
+            else:
+                raise ConfigError(
+                    f"unknown {key} option {value!r}; choose one of: "
+                    f"{', '.join(group_options(key))} (or set keys as {key}.<key>=value)"
+                )
+        else:
+            dotted.append(f"{key}={value}")
+    return groups, dotted
+
+
+def _schema():
+    from omegaconf import OmegaConf
+
+    from visionforge.config.schema import RunConfig
+
+    return OmegaConf.structured(RunConfig)
+
+
+def _merge_checked(base: Any, other: Any, origin: str) -> Any:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.merge(base, other)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_explain(exc, origin)) from None
+
+
+def _explain(exc: Exception, origin: str) -> str:
+    from visionforge.config.schema import RunConfig
+
+    key = getattr(exc, "full_key", None) or ""
+    msg = str(exc).splitlines()[0]
+    valid = ""
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    import dataclasses
+
+    node: Any = RunConfig
+    for part in parent.split(".") if parent else []:
+        fields = {f.name: f for f in dataclasses.fields(node)}
+        if part not in fields:
+            node = None
+            break
+        node = fields[part].default_factory()  # type: ignore[misc]
+        node = type(node)
+    if "not in" in msg and node is not None and dataclasses.is_dataclass(node):
+        valid = f"; valid keys{' under ' + parent if parent else ''}: " + ", ".join(
+            f.name for f in dataclasses.fields(node)
+        )
+    return f"invalid config key {key!r} ({origin}): {msg}{valid}"
+
+
+def _compose_groups(groups: Mapping[str, str]) -> Any:
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    overrides = [f"{k}={v}" for k, v in groups.items()]
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None, job_name="visionforge"):
+            return compose("train", overrides=overrides)
+    except HydraException as exc:  # pragma: no cover - options are checked before
+        raise ConfigError(str(exc).splitlines()[0]) from None
+
+
+def _check_choices(cfg: Any) -> None:
+    from omegaconf import OmegaConf
+
+    for key, choices in _CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value is not None and str(value) not in choices:
+            raise ConfigError(f"invalid value {value!r} for {key}; choose one of: {', '.join(choices)}")
+
+
+def compose_config(
+    overrides: Sequence[str] = (),
+    *,
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ComposedConfig:
+    """Build the validated run config.
+
+    Args:
+        overrides: ``key=value`` strings; ``group=option`` picks a YAML of a group
+            (``trainer=cpu``), ``model=<name>`` accepts any registry/timm name and
+            ``data=<path>`` a dataset folder.
+        config_file: a saved run config (e.g. a run dir's ``config.yaml``) used instead of the
+            shipped defaults; re-running it reproduces that run.
+        env: environment to read ``VISIONFORGE_*`` from (default: ``os.environ``).
+    """
+    from omegaconf import OmegaConf
+
+    env = os.environ if env is None else env
+    groups, dotted = _split_overrides(overrides)
+    schema = _schema()
+    OmegaConf.set_struct(schema, True)
+    sources: dict[str, str] = {}
+
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found")
+        try:
+            loaded = OmegaConf.load(path)
+        except Exception as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        defaults = _compose_groups(groups)
+        cfg = _merge_checked(schema, defaults, "shipped defaults")
+        base_keys = flatten(cfg)
+        cfg = _merge_checked(cfg, loaded, f"file {path}")
+        file_keys = set(flatten(loaded))
+        sources.update({k: "default" for k in base_keys})
+        sources.update({k: f"config file {path.name}" for k in file_keys})
+    else:
+        defaults = _compose_groups(groups)
+        cfg = _merge_checked(schema, defaults, "shipped defaults")
+        sources.update({k: "default" for k in flatten(cfg)})
+        for group, option in groups.items():
+            for key in flatten(OmegaConf.load(CONF_DIR / group / f"{option}.yaml"), group + "."):
+                sources[key] = f"{group}={option}"
+
+    explicit = {d.split("=", 1)[0] for d in dotted}
+    env_items = [
+        f"{key}={env[var]}" for var, key in ENV_VARS.items() if var in env and key not in explicit
+    ]
+    if env_items:
+        cfg = _merge_checked(cfg, OmegaConf.from_dotlist(env_items), "environment")
+        for var, key in ENV_VARS.items():
+            if var in env and key not in explicit:
+                sources[key] = f"env {var}"
+    if dotted:
+        try:
+            dot_cfg = OmegaConf.from_dotlist(dotted)
+        except Exception as exc:
+            raise ConfigError(f"cannot parse overrides {dotted}: {exc}") from None
+        cfg = _merge_checked(cfg, dot_cfg, "command line")
+        for key in flatten(dot_cfg):
+            sources[key] = "argument"
+    _check_choices(cfg)
+    return ComposedConfig(cfg=cfg, sources=sources, groups=dict(groups))
+
+
+def save_config(composed: ComposedConfig | Any, path: str | os.PathLike[str]) -> Path:
+    """Write the fully resolved config as YAML (atomically); ``--config`` of it reproduces the run."""
+    from omegaconf import OmegaConf
+
+    from visionforge.io import atomic_write_text
+
+    cfg = composed.cfg if isinstance(composed, ComposedConfig) else composed
+    return atomic_write_text(path, OmegaConf.to_yaml(cfg, resolve=True))
