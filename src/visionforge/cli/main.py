@@ -96,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"visionforge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head` etc.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("visionforge: interrupted", file=sys.stderr)
         return 130

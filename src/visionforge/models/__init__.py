@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from visionforge.models.factory import (
     create_model,
     is_timm_model,
@@ -12,6 +10,7 @@ from visionforge.models.factory import (
     register_model,
 )
 from visionforge.models.model_dir import load_model, read_model_meta, save_model_dir
+from visionforge.models.verify import VerifyResult, verify, verify_all
 from visionforge.models.weights import LoadReport, load_weights
 
 __all__ = [
@@ -27,12 +26,5 @@ __all__ = [
     "LoadReport",
     "verify",
     "VerifyResult",
+    "verify_all",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("verify", "VerifyResult", "verify_all"):
-        from visionforge.models import verify as _verify_module
-
-        return getattr(_verify_module, name)
-    raise AttributeError(f"module 'visionforge.models' has no attribute {name!r}")

@@ -1,0 +1,100 @@
+"""Trainer overhead: visionforge.Trainer vs a plain PyTorch loop, same model/data/steps.
+
+Run: OMP_NUM_THREADS=1 python benchmarks/trainer_overhead.py [--epochs 3] [--repeats 3]
+Prints the median wall time of each and the ratio (goal <= 1.05 on CPU, small CNN, batch 64).
+The Trainer time is the whole ``train()`` call (setup, CSV/TensorBoard logging,
+checkpoints each epoch) with no validation set; the loop does forward/backward/step only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def make_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 10),
+    )
+
+
+def plain_loop(loader: DataLoader, epochs: int) -> float:
+    model = make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    model.train()
+    for _ in range(epochs):
+        for x, y in loader:
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+    return time.perf_counter() - start
+
+
+def ours(loader: DataLoader, epochs: int) -> float:
+    from visionforge import Trainer
+
+    model = make_model()
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(
+            model,
+            max_epochs=epochs,
+            lr=1e-3,
+            device="cpu",
+            progress=False,
+            output_dir=out,
+            early_stopping_patience=None,
+            save_model=False,
+        )
+        start = time.perf_counter()
+        trainer.train(loader)
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batches", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    g = torch.Generator().manual_seed(0)
+    n = 64 * args.batches
+    ds = TensorDataset(
+        torch.rand(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
+    )
+    loader = DataLoader(ds, batch_size=64, shuffle=True)
+    ours(loader, 1)  # warm-up: imports, first Lightning setup
+    plain_loop(loader, 1)
+    t_plain, t_ours = [], []
+    for _ in range(args.repeats):  # interleaved so machine noise hits both alike
+        t_plain.append(plain_loop(loader, args.epochs))
+        t_ours.append(ours(loader, args.epochs))
+    mp, mo = statistics.median(t_plain), statistics.median(t_ours)
+    steps = args.epochs * args.batches
+    print(f"steps={steps} batch=64 threads={torch.get_num_threads()} repeats={args.repeats}")
+    print(f"plain PyTorch loop : {mp:.3f} s (median)  {1000 * mp / steps:.2f} ms/step")
+    print(f"visionforge.Trainer: {mo:.3f} s (median)  {1000 * mo / steps:.2f} ms/step")
+    print(f"ratio Trainer/plain: {mo / mp:.3f}")
+
+
+if __name__ == "__main__":
+    main()

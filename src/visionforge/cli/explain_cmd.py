@@ -1,0 +1,138 @@
+"""``visionforge explain MODEL_DIR IMAGES...``: heatmap overlays and a report section."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from visionforge.errors import DataError
+
+EXAMPLE = """example:
+  visionforge explain runs/digits/model samples/*.png methods=grad_cam,integrated_gradients
+IMAGES are image files or folders of images. options (key=value):
+  methods=grad_cam,saliency,smoothgrad,integrated_gradients,attention (default grad_cam,saliency)
+  out=DIR (default MODEL_DIR/../explanations)  target=CLASS (index or name; default: prediction)
+  device=cpu  alpha=0.5"""
+
+_KEYS = {"methods": str, "out": str, "target": str, "device": str, "alpha": float}
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "explain",
+        help="write Grad-CAM / saliency / IG / attention overlays for images",
+        description="Explain a model dir's predictions on images.\n\n" + EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model_dir", help="model directory (model.json + model.safetensors)")
+    p.add_argument(
+        "items", nargs="+", metavar="IMAGES", help="image files/folders, then key=value options"
+    )
+    p.set_defaults(func=run)
+
+
+def _expand(paths: list[str]) -> list[Path]:
+    from visionforge.data.images import is_image_file, list_images
+
+    files: list[Path] = []
+    for s in paths:
+        p = Path(s)
+        if p.is_dir():
+            files.extend(list_images(p))
+        elif p.is_file() and is_image_file(p):
+            files.append(p)
+        else:
+            raise DataError(f"{p}: not an image file or folder")
+    if not files:
+        raise DataError("no images given to explain")
+    return files
+
+
+def _target(value: str | None, class_names: list[str] | None) -> int | None:
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    if class_names and value in class_names:
+        return class_names.index(value)
+    raise DataError(f"target={value!r} is neither a class index nor one of {class_names}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from visionforge.cli.evaluate_cmd import parse_overrides
+    from visionforge.data.images import load_image
+    from visionforge.data.transforms import eval_transforms
+    from visionforge.evaluation.report import build_run_report, render_report
+    from visionforge.explain import Explainer, heatmaps, save_overlay
+    from visionforge.io import atomic_write_json
+    from visionforge.models import load_model, read_model_meta
+
+    paths = [s for s in args.items if "=" not in s or Path(s).exists()]
+    opts = parse_overrides([s for s in args.items if s not in paths], _KEYS, "explain")
+    model_dir = Path(args.model_dir)
+    meta = read_model_meta(model_dir)
+    if meta.get("task") == "signal":
+        raise DataError(
+            "visionforge explain works on image models; this model dir is a signal model"
+        )
+    files = _expand(paths)
+    methods = [m.strip() for m in opts.get("methods", "grad_cam,saliency").split(",") if m.strip()]
+    out = Path(opts.get("out") or model_dir.resolve().parent / "explanations")
+    device = opts.get("device", "cpu")
+    model = load_model(model_dir, device=device)
+    class_names = meta.get("class_names")
+    size = meta.get("input_size")
+    channels = int(size[0]) if size and len(size) >= 3 else 3
+    resize = eval_transforms(image_size=list(size[-2:]) if size and len(size) >= 3 else None)
+    pre = meta.get("preprocessing") or {}
+    scale = float((pre.get("input_range") or [0, 1])[1])
+    mean, std = pre.get("mean"), pre.get("std")
+    explainer = Explainer(model, methods)
+    target = _target(opts.get("target"), class_names)
+    records, overlays = [], []
+    for f in files:
+        img = resize({"image": load_image(f, channels)})["image"].float()
+        x = img * scale
+        if mean is not None and std is not None:
+            x = (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
+        result = explainer.explain(x[None].to(device), target_class=target)
+        cls = int(result["target_class"][0])
+        rec = {
+            "image": str(f),
+            "target_class": cls,
+            "target_name": class_names[cls] if class_names and cls < len(class_names) else str(cls),
+            "overlays": {},
+            "skipped": result["skipped"],
+        }
+        for name, heat in heatmaps(result).items():
+            path = save_overlay(
+                out / f"{f.stem}_{name}.png", img, heat[0].cpu(), alpha=opts.get("alpha", 0.5)
+            )
+            rec["overlays"][name] = str(path)
+            overlays.append(path)
+        records.append(rec)
+    skipped = {k: v for r in records for k, v in r["skipped"].items()}
+    atomic_write_json(
+        out / "explanations.json",
+        {"model_dir": str(model_dir), "methods": methods, "skipped": skipped, "images": records},
+    )
+    notes = [f"{r['image']}: explained class {r['target_name']}" for r in records]
+    notes += [f"{m}: skipped ({why})" for m, why in skipped.items()]
+    report = render_report(
+        out / "report.html",
+        title=f"visionforge explanations: {meta['name']}",
+        config={"model_dir": str(model_dir), "methods": ", ".join(methods)},
+        explanations=overlays,
+        explanation_notes=notes,
+        run_dir=out,
+    )
+    run_dir = out.parent
+    if out.name == "explanations" and (run_dir / "report.html").is_file():
+        build_run_report(run_dir)  # add the explanations section to the run's own report
+    for m, why in skipped.items():
+        print(f"skipped {m}: {why}")
+    print(f"wrote {len(overlays)} overlays to {out} and {report}")
+    return 0

@@ -1,0 +1,47 @@
+"""``visionforge serve``: an HTTP API for one or more model dirs."""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLE = """examples:
+  visionforge serve runs/digits/model --port 8000
+  visionforge serve models/tissue/ digits=runs/digits/model --api-key s3cret
+  curl -F file=@cell.png http://127.0.0.1:8000/predict
+A folder of version sub-folders (models/tissue/v1, v2, ...) serves every version; the
+default is the latest. The API key may also come from VISIONFORGE_API_KEY.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve model dirs over HTTP (FastAPI)",
+        description="Serve model dirs: /health, /models, /predict, /predict/batch, /segment.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model_dirs", nargs="+", help="model dirs, version folders or name=dir")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--api-key", default=None, help="require this X-API-Key header")
+    parser.add_argument("--max-upload-mb", type=float, default=20.0, help="request size limit")
+    parser.add_argument("--max-pixels", type=int, default=40_000_000, help="image pixel limit")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"))
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from visionforge.serve import create_app, run_server
+
+    app = create_app(
+        args.model_dirs,
+        api_key=args.api_key,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_pixels=args.max_pixels,
+        backend=args.backend,
+    )
+    for m in app.state.store.all():
+        print(f"serving {m.name} v{m.version} ({m.predictor.task}, backend {m.predictor.backend})")
+    run_server(app, host=args.host, port=args.port)
+    return 0

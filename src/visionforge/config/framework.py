@@ -1,0 +1,275 @@
+"""Framework and device selection (CODAvision's ``FrameworkConfig``).
+
+Each setting is resolved with one priority order::
+
+    explicit argument  >  VISIONFORGE_* environment variable  >  config file/mapping  >  default
+
+and every resolved value remembers where it came from (``"argument"``, ``"env"``,
+``"config"`` or ``"default"``) so that ``visionforge config show`` can print it.
+Invalid values raise :class:`~visionforge.errors.ConfigError` naming the key and
+the valid choices.
+
+Example:
+    >>> from visionforge.config import FrameworkConfig
+    >>> cfg = FrameworkConfig(framework="pytorch", amp=False)
+    >>> cfg.framework, cfg.source("framework")
+    ('pytorch', 'argument')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from visionforge.errors import ConfigError
+
+__all__ = [
+    "FrameworkConfig",
+    "FRAMEWORKS",
+    "DEVICES",
+    "TILE_MODES",
+    "ENV_VARS",
+    "get_framework",
+    "set_framework",
+    "resolve_device",
+]
+
+FRAMEWORKS = ("pytorch", "tensorflow")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+TILE_MODES = ("modern", "simple")
+_FRAMEWORK_ALIASES = {
+    "torch": "pytorch",
+    "pt": "pytorch",
+    "tf": "tensorflow",
+    "keras": "tensorflow",
+}
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+def _parse_framework(value: Any) -> str:
+    text = str(value).strip().lower()
+    text = _FRAMEWORK_ALIASES.get(text, text)
+    if text not in FRAMEWORKS:
+        raise ValueError(f"choose one of {', '.join(FRAMEWORKS)}")
+    return text
+
+
+def _parse_device(value: Any) -> str:
+    text = str(value).strip().lower()
+    base = text.split(":", 1)[0]
+    if base not in DEVICES or (":" in text and base != "cuda"):
+        raise ValueError(f"choose one of {', '.join(DEVICES)} (or cuda:N)")
+    return text
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("choose true or false (1/0, yes/no, on/off)")
+
+
+def _parse_positive_int(value: Any) -> int:
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise ValueError("expected a positive integer") from None
+    if isinstance(number, bool) or number < 1:
+        raise ValueError("expected a positive integer")
+    return number
+
+
+def _parse_tile_mode(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in TILE_MODES:
+        raise ValueError(f"choose one of {', '.join(TILE_MODES)}")
+    return text
+
+
+@dataclass(frozen=True)
+class _Setting:
+    env: str
+    default: Any
+    parse: Callable[[Any], Any]
+
+
+_SETTINGS: dict[str, _Setting] = {
+    "framework": _Setting("VISIONFORGE_FRAMEWORK", "pytorch", _parse_framework),
+    "device": _Setting("VISIONFORGE_DEVICE", "auto", _parse_device),
+    "amp": _Setting("VISIONFORGE_AMP", False, _parse_bool),
+    "compile": _Setting("VISIONFORGE_COMPILE", False, _parse_bool),
+    "gradient_accumulation_steps": _Setting(
+        "VISIONFORGE_GRADIENT_ACCUMULATION_STEPS", 1, _parse_positive_int
+    ),
+    "validation_frequency": _Setting("VISIONFORGE_VALIDATION_FREQUENCY", 1, _parse_positive_int),
+    "tile_generation_mode": _Setting(
+        "VISIONFORGE_TILE_GENERATION_MODE", "modern", _parse_tile_mode
+    ),
+}
+ENV_VARS = {key: s.env for key, s in _SETTINGS.items()}
+
+
+class FrameworkConfig:
+    """Resolved framework/device/training-mode settings with the source of each value.
+
+    Args:
+        framework: ``"pytorch"`` or ``"tensorflow"`` (``torch``/``tf``/``keras`` accepted).
+        device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+        amp: mixed precision on/off.
+        compile: ``torch.compile`` on/off.
+        gradient_accumulation_steps: optimiser step every N batches (>= 1).
+        validation_frequency: validate every N epochs (>= 1).
+        tile_generation_mode: ``"modern"`` (class-balanced canvases) or ``"simple"`` (grid).
+        config: a mapping (e.g. a loaded YAML/JSON section) consulted after the environment.
+        env: the environment to read (default ``os.environ``).
+
+    Any argument left as ``None`` falls back to ``VISIONFORGE_<KEY>``, then ``config``,
+    then the default.
+    """
+
+    KEYS = tuple(_SETTINGS)
+
+    def __init__(
+        self,
+        framework: str | None = None,
+        device: str | None = None,
+        amp: bool | str | None = None,
+        compile: bool | str | None = None,
+        gradient_accumulation_steps: int | None = None,
+        validation_frequency: int | None = None,
+        tile_generation_mode: str | None = None,
+        *,
+        config: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        explicit = {
+            "framework": framework,
+            "device": device,
+            "amp": amp,
+            "compile": compile,
+            "gradient_accumulation_steps": gradient_accumulation_steps,
+            "validation_frequency": validation_frequency,
+            "tile_generation_mode": tile_generation_mode,
+        }
+        cfg = dict(config or {})
+        unknown = sorted(set(cfg) - set(_SETTINGS))
+        if unknown:
+            raise ConfigError(
+                f"unknown framework config key(s) {unknown}; valid keys: {', '.join(_SETTINGS)}"
+            )
+        environ = os.environ if env is None else env
+        self._values: dict[str, Any] = {}
+        self._sources: dict[str, str] = {}
+        for key, setting in _SETTINGS.items():
+            if explicit[key] is not None:
+                raw, source, where = explicit[key], "argument", f"argument {key}="
+            elif environ.get(setting.env, "").strip() != "":
+                raw, source, where = (
+                    environ[setting.env],
+                    "env",
+                    f"environment variable {setting.env}",
+                )
+            elif key in cfg and cfg[key] is not None:
+                raw, source, where = cfg[key], "config", f"config key {key!r}"
+            else:
+                raw, source, where = setting.default, "default", f"default {key}"
+            try:
+                value = setting.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"invalid {key} {raw!r} (from {where}): {exc}") from None
+            self._values[key] = value
+            self._sources[key] = source
+
+    # -- values ---------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("_values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"FrameworkConfig has no setting {name!r}")
+
+    def source(self, key: str) -> str:
+        """Where ``key``'s value came from: ``argument``, ``env``, ``config`` or ``default``."""
+        if key not in self._sources:
+            raise ConfigError(f"unknown framework setting {key!r}; valid: {', '.join(_SETTINGS)}")
+        return self._sources[key]
+
+    def sources(self) -> dict[str, str]:
+        """Every setting's source."""
+        return dict(self._sources)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved values (JSON-serialisable)."""
+        return dict(self._values)
+
+    def describe(self) -> list[tuple[str, Any, str]]:
+        """``(key, value, source)`` rows for printing."""
+        return [(k, self._values[k], self._sources[k]) for k in _SETTINGS]
+
+    def get_framework(self) -> str:
+        """The selected framework (``pytorch`` or ``tensorflow``)."""
+        return self._values["framework"]
+
+    def set_framework(self, framework: str) -> None:
+        """Select the framework explicitly (validated)."""
+        try:
+            self._values["framework"] = _parse_framework(framework)
+        except ValueError as exc:
+            raise ConfigError(f"invalid framework {framework!r}: {exc}") from None
+        self._sources["framework"] = "argument"
+
+    def resolved_device(self) -> str:
+        """The concrete device: ``auto`` becomes ``cuda`` > ``mps`` > ``cpu``."""
+        return resolve_device(self._values["device"])
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"FrameworkConfig({items})"
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Map ``auto`` to the best available device (CUDA > MPS > CPU); validate others."""
+    try:
+        device = _parse_device(device)
+    except ValueError as exc:
+        raise ConfigError(f"invalid device {device!r}: {exc}") from None
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+# Process-wide framework choice made with set_framework(); None = not set explicitly.
+_selected_framework: str | None = None
+
+
+def set_framework(framework: str | None) -> None:
+    """Select the framework for this process (``None`` clears the explicit choice)."""
+    global _selected_framework
+    if framework is None:
+        _selected_framework = None
+        return
+    try:
+        _selected_framework = _parse_framework(framework)
+    except ValueError as exc:
+        raise ConfigError(f"invalid framework {framework!r}: {exc}") from None
+
+
+def get_framework(framework: str | None = None, *, config: Mapping[str, Any] | None = None) -> str:
+    """The framework to use: ``framework`` argument > :func:`set_framework` >
+    ``VISIONFORGE_FRAMEWORK`` > ``config['framework']`` > ``"pytorch"``."""
+    chosen = framework if framework is not None else _selected_framework
+    cfg = {"framework": config.get("framework")} if config else None
+    return FrameworkConfig(framework=chosen, config=cfg).framework

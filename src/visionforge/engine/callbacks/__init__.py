@@ -1,0 +1,18 @@
+"""Engine callbacks, one per file; Lightning's built-ins are used where they exist."""
+
+from visionforge.engine.callbacks.checkpointing import best_checkpoint, last_checkpoints
+from visionforge.engine.callbacks.data_state import LoaderStateRestorer
+from visionforge.engine.callbacks.ema import ema_callback, swa_callback
+from visionforge.engine.callbacks.history import HistoryRecorder
+from visionforge.engine.callbacks.nan_guard import NonFiniteLossError, NonFiniteLossGuard
+
+__all__ = [
+    "HistoryRecorder",
+    "LoaderStateRestorer",
+    "NonFiniteLossGuard",
+    "NonFiniteLossError",
+    "best_checkpoint",
+    "last_checkpoints",
+    "ema_callback",
+    "swa_callback",
+]

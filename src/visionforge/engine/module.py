@@ -1,0 +1,303 @@
+"""``TaskModule``: the one LightningModule that says what a training step is.
+
+It wraps any plain ``nn.Module`` and handles the four task families of the
+library (classification, segmentation, multitask, signal). The loop itself --
+devices, precision, accumulation, clipping, DDP, checkpoint bookkeeping -- is
+Lightning's.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from visionforge.engine.data import unpack_batch
+from visionforge.errors import ConfigError
+
+__all__ = ["TaskModule", "TASKS", "build_metrics"]
+
+TASKS = ("classification", "segmentation", "multitask", "signal")
+
+
+def build_metrics(task: str, num_classes: int, seg_classes: int | None = None) -> nn.ModuleDict:
+    """torchmetrics objects for ``task``: accuracy + macro F1, or mean IoU + Dice."""
+    from torchmetrics.classification import (
+        MulticlassAccuracy,
+        MulticlassF1Score,
+        MulticlassJaccardIndex,
+    )
+
+    def cls(n: int) -> dict[str, nn.Module]:
+        return {
+            "accuracy": MulticlassAccuracy(num_classes=n, average="micro"),
+            "f1_macro": MulticlassF1Score(num_classes=n, average="macro"),
+        }
+
+    def seg(n: int) -> dict[str, nn.Module]:
+        # Dice per class equals the F1 score of its pixels; both macro-averaged over classes.
+        return {
+            "mean_iou": MulticlassJaccardIndex(num_classes=n, average="macro"),
+            "dice": MulticlassF1Score(num_classes=n, average="macro"),
+            "pixel_accuracy": MulticlassAccuracy(num_classes=n, average="micro"),
+        }
+
+    if task in ("classification", "signal"):
+        return nn.ModuleDict(cls(num_classes))
+    if task == "segmentation":
+        return nn.ModuleDict(seg(num_classes))
+    if task == "multitask":
+        out = {f"cls_{k}": v for k, v in cls(num_classes).items()}
+        out.update({f"seg_{k}": v for k, v in seg(seg_classes or num_classes).items()})
+        return nn.ModuleDict(out)
+    raise ConfigError(f"unknown task {task!r}; expected one of {TASKS}")
+
+
+class TaskModule(pl.LightningModule):
+    """Training/validation/prediction steps for ``model`` on ``task``.
+
+    Args:
+        model: any ``nn.Module``; classification/signal models return ``[B, C]`` logits,
+            segmentation ``[B, S, H, W]``, multitask a dict with both.
+        task: one of :data:`TASKS`.
+        criterion: loss name, module or callable (``None`` = the task's default, see
+            :func:`visionforge.engine.losses.build_loss`).
+        optimizer: name (``adam``, ``adamw``, ``sgd``) or an optimizer instance.
+        scheduler: name (``plateau``, ``onecycle``, ``warmup_cosine``, ``three_phase``) or ``None``.
+        num_classes / seg_classes: output sizes used for metrics.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        task: str,
+        criterion: Any = None,
+        optimizer: Any = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        lr_multipliers: Any = None,
+        scheduler: Any = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
+        monitor: str = "val_loss",
+        num_classes: int | None = None,
+        seg_classes: int | None = None,
+        class_weights: Any = None,
+        label_smoothing: float = 0.0,
+        metrics: bool = True,
+    ) -> None:
+        super().__init__()
+        if task not in TASKS:
+            raise ConfigError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+        from visionforge.engine.losses import build_loss
+
+        self.model = model
+        self.task = task
+        self.criterion = build_loss(
+            criterion, task, class_weights=class_weights, label_smoothing=label_smoothing
+        )
+        self.optimizer_spec = optimizer
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.momentum = float(momentum)
+        self.lr_multipliers = lr_multipliers
+        self.scheduler_spec = scheduler
+        self.scheduler_kwargs = dict(scheduler_kwargs or {})
+        self.monitor = monitor
+        self.num_classes = num_classes
+        self.metrics = (
+            build_metrics(task, num_classes, seg_classes) if metrics and num_classes else None
+        )
+        self._loss_sum: torch.Tensor | None = None
+        self._loss_count = 0
+
+    # -- steps --------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.model(x)
+
+    def _loss(self, out: Any, b: dict[str, Any]) -> torch.Tensor:
+        if self.task == "multitask":
+            return self.criterion(out, b)
+        key = "mask" if self.task == "segmentation" else "label"
+        if key not in b:
+            raise ConfigError(
+                f"task {self.task!r} needs a {key!r} target in every batch; got keys "
+                f"{sorted(k for k in b if k != 'rest')}"
+            )
+        return self.criterion(out, b[key])
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        b = unpack_batch(batch)
+        out = self.model(b["image"])
+        loss = self._loss(out, b)
+        # The epoch mean is accumulated here (and saved in checkpoints) rather than by
+        # self.log(on_epoch=True), so an epoch interrupted and resumed still reports the
+        # mean over all of its batches.
+        detached = loss.detach()
+        self._loss_sum = detached if self._loss_sum is None else self._loss_sum + detached
+        self._loss_count += 1
+        self.log(
+            "train_loss_step", detached, on_step=True, on_epoch=False, prog_bar=True, logger=False
+        )
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        self._loss_sum, self._loss_count = None, 0
+
+    def epoch_train_loss(self) -> float | None:
+        """Mean training loss of the current epoch (averaged over ranks under DDP)."""
+        if self._loss_sum is None or not self._loss_count:
+            return None
+        mean = (self._loss_sum / self._loss_count).float()
+        if self.trainer.world_size > 1:
+            mean = self.trainer.strategy.reduce(mean, reduce_op="mean")
+        return float(mean)
+
+    def on_train_epoch_end(self) -> None:
+        value = self.epoch_train_loss()
+        if value is not None:
+            self.log("train_loss", value, on_step=False, on_epoch=True, prog_bar=True)
+
+    def _update_metrics(self, out: Any, b: dict[str, Any]) -> None:
+        if self.metrics is None:
+            return
+        if self.task == "multitask":
+            pairs = [
+                ("cls_", out.get("classification"), b.get("label")),
+                ("seg_", out.get("segmentation"), b.get("mask")),
+            ]
+        else:
+            key = "mask" if self.task == "segmentation" else "label"
+            pairs = [("", out, b.get(key))]
+        for prefix, logits, target in pairs:
+            if logits is None or target is None:
+                continue
+            preds = logits.detach().argmax(1).reshape(-1)
+            target = target.reshape(-1)
+            for name, metric in self.metrics.items():
+                if name.startswith(prefix):
+                    metric.update(preds, target)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        b = unpack_batch(batch)
+        out = self.model(b["image"])
+        loss = self._loss(out, b)
+        self.log(
+            "val_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(b["image"]),
+            sync_dist=True,
+        )
+        self._update_metrics(out, b)
+        return loss
+
+    def on_validation_epoch_end(self) -> None:
+        if self.metrics is None:
+            return
+        for name, metric in self.metrics.items():
+            if metric.update_count:
+                self.log(f"val_{name}", metric.compute(), prog_bar=name in ("accuracy", "mean_iou"))
+            metric.reset()
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
+        out = self.model(unpack_batch(batch)["image"])
+        if isinstance(out, Mapping):
+            return {k: v.detach().float().cpu() for k, v in out.items()}
+        return out.detach().float().cpu()
+
+    # -- optimisation -----------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        from visionforge.engine.optim import build_optimizer
+
+        optimizer = build_optimizer(
+            self.optimizer_spec,
+            self.model,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            momentum=self.momentum,
+            lr_multipliers=self.lr_multipliers,
+        )
+        if self.scheduler_spec in (None, "none", "None"):
+            return optimizer
+        from visionforge.engine.schedulers import build_scheduler
+
+        trainer = self.trainer
+        total = max(int(trainer.estimated_stepping_batches), 1)
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 1
+        steps_per_epoch = max(total // epochs, 1)
+        scheduler, interval, sched_monitor = build_scheduler(
+            self.scheduler_spec,
+            optimizer,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            **self.scheduler_kwargs,
+        )
+        if scheduler is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "interval": interval,
+                "monitor": sched_monitor or self.monitor,
+                "strict": False,
+            },
+        }
+
+    # -- exact resume: RNG state travels in the checkpoint as plain tensors/lists ----------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        import numpy as np
+
+        np_state = np.random.get_state()
+        checkpoint["visionforge_rng"] = {
+            "torch": torch.get_rng_state(),
+            "python": _to_plain(random.getstate()),
+            "numpy": [
+                np_state[0],
+                torch.from_numpy(np_state[1].astype(np.int64)),
+                int(np_state[2]),
+                int(np_state[3]),
+                float(np_state[4]),
+            ],
+            "task": self.task,
+        }
+        checkpoint["visionforge_epoch_loss"] = [
+            None if self._loss_sum is None else self._loss_sum.detach().float().cpu(),
+            int(self._loss_count),
+        ]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        import numpy as np
+
+        loss_state = checkpoint.get("visionforge_epoch_loss")
+        if loss_state:
+            total, count = loss_state
+            self._loss_sum = None if total is None else total.to(self.device)
+            self._loss_count = int(count)
+        state = checkpoint.get("visionforge_rng")
+        if not state:
+            return
+        torch.set_rng_state(state["torch"])
+        random.setstate(_to_tuple(state["python"]))
+        n = state["numpy"]
+        np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, tuple | list):
+        return [_to_plain(o) for o in obj]
+    return obj
+
+
+def _to_tuple(obj: Any) -> Any:
+    if isinstance(obj, list):
+        return tuple(_to_tuple(o) for o in obj)
+    return obj

@@ -1,0 +1,586 @@
+"""``Trainer``: the facade that turns a model plus data into a trained, saved model.
+
+It infers the task from the model and the first batch, wraps the model in
+:class:`~visionforge.engine.module.TaskModule`, wires Lightning's Trainer
+(precision, devices, callbacks, loggers, atomic checkpoint IO) and writes the run
+directory: ``checkpoints/{last,best}.ckpt``, ``logs/``, ``history.json`` and
+``model/`` (the self-describing model dir).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from visionforge.engine.checkpoint import checkpoint_paths, model_state_from_checkpoint
+from visionforge.engine.data import ResumableDataLoader, infer_task, make_resumable, unpack_batch
+from visionforge.engine.module import TASKS, TaskModule
+from visionforge.errors import ConfigError, DataError
+
+__all__ = ["Trainer", "default_mode"]
+
+_log = logging.getLogger(__name__)
+_MAX_METRICS = ("acc", "f1", "iou", "dice", "auc", "precision", "recall")
+
+
+def default_mode(monitor: str) -> str:
+    """``"max"`` for score-like metrics (accuracy, F1, IoU, Dice, ...), else ``"min"``."""
+    return "max" if any(k in monitor.lower() for k in _MAX_METRICS) else "min"
+
+
+def _first_sample_batch(loader: Any) -> Any:
+    """A one-sample batch from ``loader`` without disturbing its iteration state."""
+    dataset = getattr(loader, "dataset", None)
+    collate = getattr(loader, "collate_fn", None)
+    if dataset is not None and collate is not None and hasattr(dataset, "__getitem__"):
+        try:
+            return collate([dataset[0]])
+        except (TypeError, IndexError, KeyError, NotImplementedError):
+            pass
+    try:
+        return next(iter(loader))
+    except StopIteration:
+        raise DataError("the training data loader is empty") from None
+
+
+def _class_names_of(*sources: Any) -> list[str] | None:
+    for src in sources:
+        for obj in (src, getattr(src, "dataset", None)):
+            for attr in ("class_names", "classes"):
+                names = getattr(obj, attr, None)
+                if isinstance(names, Sequence) and names and not isinstance(names, str):
+                    return [str(n) for n in names]
+    return None
+
+
+class Trainer:
+    """Train, evaluate and predict with any ``nn.Module`` (Lightning underneath).
+
+    Example:
+        >>> trainer = Trainer(model, max_epochs=5, output_dir="runs/demo")  # doctest: +SKIP
+        >>> history = trainer.train(train_loader, val_loader)  # doctest: +SKIP
+        >>> trainer.evaluate(test_loader)["accuracy"]  # doctest: +SKIP
+
+    Args (main ones; see ``docs/training.md`` for all):
+        model: a plain ``nn.Module`` (ideally built by ``create_model`` so it can be saved as a
+            model dir).
+        criterion: loss name (``cross_entropy``, ``codavision``, ``dice``, ``ce_dice``, ``focal``),
+            module or callable; ``None`` = the task's default.
+        optimizer: ``"adam"`` (default), ``"adamw"``, ``"sgd"``, ... or an optimizer instance.
+        scheduler: ``None``, ``"plateau"``, ``"onecycle"``, ``"warmup_cosine"``, ``"three_phase"``.
+        validation_freq / val_check_interval: validate every N epochs, or every N training
+            batches when ``val_check_interval`` is an int (a float is a fraction of an epoch).
+        monitor / mode: metric for early stopping and ``best.ckpt``; ``mode=None`` picks
+            ``max`` for accuracy/F1/IoU/Dice and ``min`` otherwise.
+        mixed_precision: ``True`` = fp16+GradScaler on CUDA, bf16 on CPU if supported.
+        resume / resume_from: continue from ``checkpoints/last.ckpt`` or a given checkpoint.
+        checkpoint_every_n_steps: also refresh ``last.ckpt`` every N optimizer steps.
+        ema / swa: evaluate and save an exponential moving average / SWA of the weights.
+        restore_best: after training, load the ``best.ckpt`` weights into the model.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        criterion: Any = None,
+        optimizer: Any = None,
+        lr: float = 1e-3,
+        scheduler: Any = None,
+        max_epochs: int = 100,
+        max_steps: int | None = None,
+        validation_freq: int = 1,
+        val_check_interval: int | float | None = None,
+        early_stopping_patience: int | None = 10,
+        monitor: str = "val_loss",
+        mode: str | None = None,
+        mixed_precision: bool | str = False,
+        gradient_clip_value: float | None = None,
+        accumulate_grad_batches: int = 1,
+        device: str = "auto",
+        devices: int | str | list[int] = 1,
+        strategy: Any = "auto",
+        output_dir: str | os.PathLike[str] = "runs/train",
+        seed: int | None = None,
+        deterministic: bool = False,
+        callbacks: Iterable[Any] = (),
+        loggers: Iterable[Any] = ("csv",),
+        resume: bool = False,
+        resume_from: str | os.PathLike[str] | None = None,
+        ema: bool = False,
+        swa: bool = False,
+        compile: bool = False,
+        gradient_checkpointing: bool = False,
+        class_names: Sequence[str] | None = None,
+        task: str | None = None,
+        overfit_batches: int | float = 0,
+        fast_dev_run: bool | int = False,
+        progress: bool | None = None,
+        *,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        lr_multipliers: Mapping[str, float] | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
+        class_weights: Any = None,
+        label_smoothing: float = 0.0,
+        checkpoint_every_n_steps: int | None = None,
+        ema_decay: float = 0.999,
+        swa_lr: float | None = None,
+        restore_best: bool = True,
+        preprocessing: Mapping[str, Any] | None = None,
+        mlflow: Mapping[str, Any] | None = None,
+        log_every_n_steps: int = 50,
+        save_model: bool = True,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"Trainer needs a torch nn.Module, got {type(model).__name__}")
+        if task is not None and task not in TASKS:
+            raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
+        if accumulate_grad_batches < 1:
+            raise ConfigError("accumulate_grad_batches must be >= 1")
+        self.model = model
+        self.criterion = criterion
+        self.optimizer = optimizer if optimizer is not None else "adam"
+        self.lr = float(lr)
+        self.scheduler = scheduler
+        self.max_epochs = int(max_epochs)
+        self.max_steps = max_steps
+        self.validation_freq = max(int(validation_freq or 1), 1)
+        self.val_check_interval = val_check_interval
+        self.early_stopping_patience = early_stopping_patience
+        self.monitor = monitor
+        self.mode = mode or default_mode(monitor)
+        if self.mode not in ("min", "max"):
+            raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.mixed_precision = mixed_precision
+        self.gradient_clip_value = gradient_clip_value
+        self.accumulate_grad_batches = int(accumulate_grad_batches)
+        self.device = device
+        self.devices = devices
+        self.strategy = strategy
+        self.output_dir = Path(output_dir)
+        self.seed = seed
+        self.deterministic = bool(deterministic)
+        self.callbacks = list(callbacks or ())
+        self.loggers = loggers
+        self.resume = bool(resume)
+        self.resume_from = resume_from
+        self.ema = bool(ema)
+        self.swa = bool(swa)
+        self.compile = bool(compile)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
+        self.class_names = list(class_names) if class_names is not None else None
+        self.task = task
+        self.overfit_batches = overfit_batches
+        self.fast_dev_run = fast_dev_run
+        self.progress = progress
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.lr_multipliers = lr_multipliers
+        self.scheduler_kwargs = dict(scheduler_kwargs or {})
+        self.class_weights = class_weights
+        self.label_smoothing = label_smoothing
+        self.checkpoint_every_n_steps = checkpoint_every_n_steps
+        self.ema_decay = ema_decay
+        self.swa_lr = swa_lr
+        self.restore_best = restore_best
+        self.preprocessing = dict(preprocessing) if preprocessing else None
+        self.mlflow = mlflow
+        self.log_every_n_steps = int(log_every_n_steps)
+        self.save_model = save_model
+
+        self.module: TaskModule | None = None
+        self.history: dict[str, Any] | None = None
+        self.best_model_path: str | None = None
+        self.model_dir: Path | None = None
+        self.input_size: list[int] | None = None
+        self.pl_trainer: Any = None
+
+    # -- setup ----------------------------------------------------------------------
+    def _infer(self, loader: Any) -> tuple[str, int | None, int | None]:
+        batch = unpack_batch(_first_sample_batch(loader))
+        x = batch["image"]
+        if not isinstance(x, torch.Tensor):
+            raise DataError(f"batch inputs must be tensors, got {type(x).__name__}")
+        self.input_size = list(x.shape[1:])
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                out = self.model(x.to(next(self.model.parameters(), torch.empty(0)).device))
+        finally:
+            self.model.train(was_training)
+        task = self.task or self._registry_task() or infer_task(batch, out)
+        if task == "multitask":
+            if not isinstance(out, Mapping):
+                raise ConfigError("task='multitask' needs a model returning a dict of head outputs")
+            cls, seg = out.get("classification"), out.get("segmentation")
+            return (
+                task,
+                (int(cls.shape[1]) if cls is not None else None),
+                (int(seg.shape[1]) if seg is not None else None),
+            )
+        if isinstance(out, Mapping):
+            raise ConfigError(f"task={task!r} but the model returns a dict; use task='multitask'")
+        return task, int(out.shape[1]) if out.ndim >= 2 else None, None
+
+    def _registry_task(self) -> str | None:
+        spec = getattr(self.model, "visionforge_spec", None) or {}
+        if spec.get("source") != "visionforge" or "name" not in spec:
+            return None
+        try:
+            from visionforge.models.factory import model_entry
+
+            task = model_entry(spec["name"]).metadata.get("task")
+        except Exception:
+            return None
+        return task if task in TASKS else None
+
+    def _build_module(self, loader: Any) -> TaskModule:
+        task, num_classes, seg_classes = self._infer(loader)
+        if self.class_names and num_classes and len(self.class_names) != num_classes:
+            raise ConfigError(
+                f"{len(self.class_names)} class names given but the model outputs "
+                f"{num_classes} classes"
+            )
+        if self.gradient_checkpointing:
+            setter = getattr(self.model, "set_grad_checkpointing", None)
+            if setter is None:
+                raise ConfigError(
+                    f"gradient_checkpointing=True but {type(self.model).__name__} has no "
+                    "set_grad_checkpointing(); it is supported by timm models"
+                )
+            setter(True)
+        module = TaskModule(
+            self.model,
+            task=task,
+            criterion=self.criterion,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            momentum=self.momentum,
+            lr_multipliers=self.lr_multipliers,
+            scheduler=self.scheduler,
+            scheduler_kwargs=self.scheduler_kwargs,
+            monitor=self.monitor,
+            num_classes=num_classes,
+            seg_classes=seg_classes,
+            class_weights=self.class_weights,
+            label_smoothing=self.label_smoothing,
+        )
+        if self.compile:
+            self.model.compile()  # in place: state-dict keys stay unchanged
+        return module
+
+    def _precision_and_accelerator(self) -> tuple[str, str, Any]:
+        from visionforge.engine.precision import (
+            lightning_accelerator,
+            resolve_device,
+            resolve_precision,
+        )
+
+        dev = resolve_device(self.device)
+        accelerator, dev_ids = lightning_accelerator(dev)
+        devices = dev_ids if isinstance(dev_ids, list) else self.devices
+        return resolve_precision(self.mixed_precision, dev), accelerator, devices
+
+    def _show_progress(self) -> bool:
+        if self.progress is not None:
+            return bool(self.progress)
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+    def _lightning_trainer(
+        self, *, fit: bool, callbacks: list[Any], loggers: Any, wrapped: bool
+    ) -> Any:
+        import lightning.pytorch as pl
+
+        from visionforge.engine.checkpoint import AtomicCheckpointIO
+
+        precision, accelerator, devices = self._precision_and_accelerator()
+        kwargs: dict[str, Any] = dict(
+            accelerator=accelerator,
+            devices=devices if fit else 1,
+            strategy=self.strategy if fit else "auto",
+            precision=precision,
+            logger=loggers,
+            callbacks=callbacks,
+            enable_progress_bar=self._show_progress(),
+            enable_model_summary=False,
+            default_root_dir=str(self.output_dir),
+            plugins=[AtomicCheckpointIO()],
+            num_sanity_val_steps=0,
+            enable_checkpointing=fit,
+            inference_mode=True,
+        )
+        if fit:
+            interval = self.val_check_interval
+            kwargs.update(
+                max_epochs=self.max_epochs,
+                max_steps=self.max_steps or -1,
+                check_val_every_n_epoch=None if isinstance(interval, int) else self.validation_freq,
+                val_check_interval=interval,
+                gradient_clip_val=self.gradient_clip_value,
+                gradient_clip_algorithm="norm",
+                accumulate_grad_batches=self.accumulate_grad_batches,
+                overfit_batches=self.overfit_batches,
+                fast_dev_run=self.fast_dev_run,
+                log_every_n_steps=self.log_every_n_steps,
+                use_distributed_sampler=not wrapped,
+            )
+        return pl.Trainer(**kwargs)
+
+    def _fit_callbacks(self, has_val: bool, loader: Any = None) -> tuple[list[Any], Any]:
+        from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
+
+        from visionforge.engine.callbacks import (
+            HistoryRecorder,
+            LoaderStateRestorer,
+            NonFiniteLossGuard,
+            best_checkpoint,
+            ema_callback,
+            last_checkpoints,
+            swa_callback,
+        )
+
+        recorder = HistoryRecorder()
+        ckpt_dir = checkpoint_paths(self.output_dir)["dir"]
+        cbs: list[Any] = [recorder, NonFiniteLossGuard(), LearningRateMonitor()]
+        monitor_ok = has_val or not self.monitor.startswith("val_")
+        if monitor_ok and self.early_stopping_patience:
+            cbs.append(
+                EarlyStopping(
+                    monitor=self.monitor,
+                    mode=self.mode,
+                    patience=int(self.early_stopping_patience),
+                    strict=False,
+                )
+            )
+        if monitor_ok:
+            cbs.append(best_checkpoint(ckpt_dir, self.monitor, self.mode))
+        cbs.extend(last_checkpoints(ckpt_dir, self.checkpoint_every_n_steps))
+        if self.ema:
+            cbs.append(ema_callback(self.ema_decay))
+        if self.swa:
+            cbs.append(swa_callback(self.swa_lr or self.lr))
+        if isinstance(loader, ResumableDataLoader):
+            cbs.append(LoaderStateRestorer(loader))
+        cbs.extend(self.callbacks)
+        return cbs, recorder
+
+    def _resume_path(self) -> str | None:
+        if self.resume_from is not None:
+            path = Path(self.resume_from)
+            if not path.is_file():
+                raise ConfigError(f"resume_from={str(path)!r}: checkpoint not found")
+            return str(path)
+        if self.resume:
+            last = checkpoint_paths(self.output_dir)["last"]
+            if last.is_file():
+                return str(last)
+            _log.info("resume=True but %s does not exist; starting a new run", last)
+        return None
+
+    @staticmethod
+    def _loaders_of(train: Any, val: Any) -> tuple[Any, Any]:
+        import lightning.pytorch as pl
+
+        if isinstance(train, pl.LightningDataModule):
+            dm = train
+            dm.prepare_data()
+            dm.setup("fit")
+            train = dm.train_dataloader()
+            if val is None:
+                try:
+                    val = dm.val_dataloader()
+                except (NotImplementedError, AttributeError):  # Lightning's default raises
+                    val = None
+                if isinstance(val, list | tuple) and not val:
+                    val = None
+        return train, val
+
+    # -- public API ---------------------------------------------------------------------
+    def train(self, train_loader: Any, val_loader: Any = None) -> dict[str, Any]:
+        """Fit on ``train_loader`` (a DataLoader or LightningDataModule); return the history.
+
+        History: ``{"train_loss": [...], "val_loss": [...], "val_metrics": {name: [...]},
+        "lr": [...]}`` (one train entry per epoch, one val entry per validation run).
+        """
+        from visionforge.engine.seed import enable_determinism, restore_determinism, set_seed
+        from visionforge.engine.tracking import build_loggers
+
+        source = train_loader
+        train_loader, val_loader = self._loaders_of(train_loader, val_loader)
+        if self.seed is not None:
+            set_seed(self.seed)
+        previous = enable_determinism() if self.deterministic else None
+        try:
+            return self._train(source, train_loader, val_loader, build_loggers)
+        finally:
+            if previous is not None:
+                restore_determinism(previous)
+
+    fit = train
+
+    def _train(self, source: Any, train_loader: Any, val_loader: Any, build_loggers: Any) -> dict:
+        explicit = self.class_names is not None
+        if not explicit:
+            self.class_names = _class_names_of(source, train_loader)
+        try:
+            module = self._build_module(train_loader)
+        except ConfigError:
+            if explicit or self.class_names is None:
+                raise
+            self.class_names = None  # names found on the dataset do not fit this model's head
+            module = self._build_module(train_loader)
+        self.module = module
+        wrapped_loader = train_loader
+        if not self.overfit_batches:
+            data_seed = self.seed if self.seed is not None else int(torch.randint(0, 2**31 - 1, ()))
+            wrapped_loader = make_resumable(train_loader, data_seed)
+        wrapped = wrapped_loader is not train_loader
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        loggers = build_loggers(self.output_dir, self.loggers, mlflow=self.mlflow)
+        callbacks, recorder = self._fit_callbacks(
+            has_val=val_loader is not None, loader=wrapped_loader
+        )
+        trainer = self._lightning_trainer(
+            fit=True, callbacks=callbacks, loggers=loggers, wrapped=wrapped
+        )
+        self.pl_trainer = trainer
+        for lg in loggers:
+            lg.log_hyperparams(self._params(module))
+        trainer.fit(
+            module,
+            train_dataloaders=wrapped_loader,
+            val_dataloaders=val_loader,
+            ckpt_path=self._resume_path(),
+            weights_only=True,
+        )
+
+        if val_loader is not None and not recorder.history["val_loss"] and not self.fast_dev_run:
+            # Validation never ran (e.g. validation_freq > epochs): run it once at the end.
+            results = self._lightning_trainer(
+                fit=False, callbacks=[], loggers=False, wrapped=False
+            ).validate(module, val_loader, verbose=False)
+            recorder.record_validation(
+                results[0] if results else {}, step=trainer.global_step, epoch=trainer.current_epoch
+            )
+        best = None
+        for cb in trainer.checkpoint_callbacks:
+            if cb.monitor == self.monitor and cb.best_model_path:
+                best = cb
+        self.best_model_path = best.best_model_path if best else None
+        if self.restore_best and self.best_model_path and Path(self.best_model_path).is_file():
+            self.model.load_state_dict(model_state_from_checkpoint(self.best_model_path))
+        self.history = {
+            k: (dict(v) if isinstance(v, dict) else list(v)) for k, v in recorder.history.items()
+        }
+        if trainer.is_global_zero:
+            self._write_outputs(module, best, loggers)
+        return self.history
+
+    def _params(self, module: TaskModule) -> dict[str, Any]:
+        opt = self.optimizer if isinstance(self.optimizer, str) else type(self.optimizer).__name__
+        sch = (
+            self.scheduler
+            if self.scheduler is None or isinstance(self.scheduler, str)
+            else (type(self.scheduler).__name__)
+        )
+        crit = (
+            self.criterion
+            if self.criterion is None or isinstance(self.criterion, str)
+            else (type(self.criterion).__name__)
+        )
+        spec = getattr(self.model, "visionforge_spec", None) or {}
+        return {
+            "model": spec.get("name", type(self.model).__name__),
+            "task": module.task,
+            "optimizer": opt,
+            "lr": self.lr,
+            "scheduler": sch,
+            "criterion": crit,
+            "max_epochs": self.max_epochs,
+            "max_steps": self.max_steps,
+            "accumulate_grad_batches": self.accumulate_grad_batches,
+            "gradient_clip_value": self.gradient_clip_value,
+            "seed": self.seed,
+            "mixed_precision": str(self.mixed_precision),
+            "ema": self.ema,
+            "swa": self.swa,
+            "weight_decay": self.weight_decay,
+            "monitor": self.monitor,
+            "mode": self.mode,
+        }
+
+    def _write_outputs(self, module: TaskModule, best: Any, loggers: list[Any]) -> None:
+        from visionforge.io import atomic_write_json
+
+        assert self.history is not None
+        metrics: dict[str, Any] = {}
+        if best is not None and best.best_model_score is not None:
+            metrics[f"best_{self.monitor}"] = float(best.best_model_score)
+        if self.history["val_loss"]:
+            metrics["val_loss"] = self.history["val_loss"][-1]
+            for name, values in self.history["val_metrics"].items():
+                metrics[name] = values[-1]
+        self.history["best"] = metrics
+        atomic_write_json(self.output_dir / "history.json", self.history)
+        if not self.save_model:
+            return
+        if not getattr(self.model, "visionforge_spec", None):
+            _log.warning(
+                "not writing %s: %s was not built with visionforge.create_model, so its "
+                "constructor is unknown (checkpoints are still in %s)",
+                self.output_dir / "model",
+                type(self.model).__name__,
+                checkpoint_paths(self.output_dir)["dir"],
+            )
+            return
+        from visionforge.engine.tracking import log_model_dir_artifact
+        from visionforge.models.model_dir import save_model_dir
+
+        self.model_dir = save_model_dir(
+            self.model,
+            self.output_dir / "model",
+            task=module.task,
+            class_names=self.class_names,
+            input_size=self.input_size,
+            preprocessing=self.preprocessing,
+            metrics=metrics,
+        )
+        log_model_dir_artifact(loggers, self.model_dir)
+
+    def _ensure_module(self, loader: Any) -> TaskModule:
+        if self.module is None:
+            self.module = self._build_module(loader)
+        return self.module
+
+    def evaluate(self, loader: Any) -> dict[str, float]:
+        """Loss and metrics of the model on ``loader``: ``{"loss", "accuracy", "f1_macro", ...}``."""
+        loader, _ = self._loaders_of(loader, None)
+        module = self._ensure_module(loader)
+        trainer = self._lightning_trainer(fit=False, callbacks=[], loggers=False, wrapped=False)
+        results = trainer.validate(module, loader, verbose=False)
+        out = results[0] if results else {}
+        return {(k[4:] if k.startswith("val_") else k): float(v) for k, v in out.items()}
+
+    def predict(self, loader: Any) -> Any:
+        """Model outputs (logits, on CPU) for every batch of ``loader``, concatenated.
+
+        Multitask models give a dict ``{"classification": [N, C], "segmentation": [N, S, H, W]}``.
+        """
+        loader, _ = self._loaders_of(loader, None)
+        module = self._ensure_module(loader)
+        trainer = self._lightning_trainer(fit=False, callbacks=[], loggers=False, wrapped=False)
+        parts = trainer.predict(module, loader) or []
+        if not parts:
+            return torch.empty(0)
+        if isinstance(parts[0], Mapping):
+            return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        return torch.cat(parts)

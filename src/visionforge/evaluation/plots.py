@@ -1,0 +1,397 @@
+"""Evaluation figures written as PNG files (matplotlib, object API, Agg canvas).
+
+Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot`` so that
+no global figure state is kept and nothing needs a display. Every function takes
+an output path, writes the PNG atomically and returns the path.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from visionforge.io import atomic_write
+
+__all__ = [
+    "save_figure",
+    "class_colors",
+    "plot_training_curves",
+    "plot_confusion_matrix",
+    "plot_roc_curves",
+    "plot_per_class_iou",
+    "plot_classification_samples",
+    "plot_segmentation_samples",
+    "plot_event_probabilities",
+    "plot_threshold_sweep",
+]
+
+PathLike = str | os.PathLike[str]
+
+
+def _figure(figsize: tuple[float, float]):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, dpi=100, layout="constrained")
+
+
+def save_figure(fig: Any, path: PathLike) -> Path:
+    """Write ``fig`` to ``path`` as PNG atomically and return the path."""
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
+
+
+def class_colors(n: int) -> np.ndarray:
+    """``n`` distinct RGB colours in [0, 1] (``tab10``/``tab20``; class 0 is dark grey)."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    cols = np.array([cmap(i % cmap.N)[:3] for i in range(n)], dtype=np.float64)
+    if n:
+        cols[0] = (0.15, 0.15, 0.15)  # background
+    return cols
+
+
+def _to_hwc(image: Any) -> np.ndarray:
+    """A [C,H,W] / [H,W,C] / [H,W] tensor or array as a float [H,W,3] image in [0, 1]."""
+    arr = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
+    arr = arr.astype(np.float64)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = arr.transpose(1, 2, 0)
+    elif arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] > 4:
+        arr = arr.transpose(1, 2, 0)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    arr = arr[..., :3]
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0 or hi > 1:  # normalised or 0..255 input: rescale for display only
+        arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+    return arr
+
+
+def plot_training_curves(history: Mapping[str, Any], path: PathLike) -> Path:
+    """Loss (train/val), each validation metric and the learning rate per epoch."""
+    panels: list[tuple[str, dict[str, Sequence[float]]]] = []
+    loss = {k: history[k] for k in ("train_loss", "val_loss") if history.get(k)}
+    if loss:
+        panels.append(("loss", loss))
+    for name, values in (history.get("val_metrics") or {}).items():
+        if values:
+            panels.append((name, {f"val_{name}": values}))
+    for name, values in (history.get("train_metrics") or {}).items():
+        if values:
+            panels.append((f"train {name}", {f"train_{name}": values}))
+    if history.get("lr"):
+        panels.append(("learning rate", {"lr": history["lr"]}))
+    if not panels:
+        raise ValueError("history has no train_loss, val_loss, val_metrics or lr values to plot")
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = _figure((4.2 * ncols, 3.2 * nrows))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).reshape(-1)
+    for ax, (title, series) in zip(axes, panels):
+        for label, values in series.items():
+            vals = [float("nan") if v is None else float(v) for v in values]
+            ax.plot(range(1, len(vals) + 1), vals, marker="o", ms=3, label=label)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        if title == "learning rate" and all(v and v > 0 for v in series["lr"]):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    return save_figure(fig, path)
+
+
+def plot_confusion_matrix(
+    cm: Sequence[Sequence[int]] | np.ndarray,
+    class_names: Sequence[str] | None,
+    path: PathLike,
+) -> Path:
+    """Counts and row-normalised confusion matrices, with per-class recall (right margin)
+    and precision (bottom margin) as CODAvision shows them."""
+    cm = np.asarray(cm, dtype=np.float64)
+    n = cm.shape[0]
+    names = list(class_names) if class_names else [str(i) for i in range(n)]
+    rows, cols = cm.sum(axis=1), cm.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = np.where(rows[:, None] > 0, cm / rows[:, None], 0.0)
+        recall = np.where(rows > 0, np.diag(cm) / rows, np.nan)
+        precision = np.where(cols > 0, np.diag(cm) / cols, np.nan)
+    size = max(4.0, 0.55 * n + 2.5)
+    fig = _figure((2 * size + 1.0, size + 0.6))
+    axes = fig.subplots(1, 2)
+    fs = 8 if n <= 12 else 6
+    for ax, data, title, fmt in (
+        (axes[0], cm, "counts", "{:.0f}"),
+        (axes[1], norm, "row-normalised (recall)", "{:.2f}"),
+    ):
+        # Extend with a margin row/column: recall on the right, precision at the bottom.
+        ext = np.full((n + 1, n + 1), np.nan)
+        ext[:n, :n] = norm
+        ax.imshow(np.ma.masked_invalid(ext), cmap="Blues", vmin=0, vmax=1)
+        for i in range(n):
+            for j in range(n):
+                val = data[i, j]
+                ax.text(
+                    j,
+                    i,
+                    fmt.format(val),
+                    ha="center",
+                    va="center",
+                    fontsize=fs,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
+            ax.text(
+                n,
+                i,
+                "-" if math.isnan(recall[i]) else f"{recall[i]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=fs,
+                color="darkgreen",
+            )
+        for j in range(n):
+            ax.text(
+                j,
+                n,
+                "-" if math.isnan(precision[j]) else f"{precision[j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=fs,
+                color="darkblue",
+            )
+        ax.axhline(n - 0.5, color="grey", lw=1)
+        ax.axvline(n - 0.5, color="grey", lw=1)
+        ax.set_xticks(range(n + 1), [*names, "recall"], rotation=45, ha="right", fontsize=fs)
+        ax.set_yticks(range(n + 1), [*names, "precision"], fontsize=fs)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_roc_curves(
+    probs: np.ndarray,
+    targets: np.ndarray,
+    class_names: Sequence[str] | None,
+    path: PathLike,
+) -> Path:
+    """One-vs-rest ROC curve per class with its AUC (classes without both outcomes are skipped)."""
+    from sklearn.metrics import auc, roc_curve
+
+    probs = np.asarray(probs, dtype=np.float64)
+    targets = np.asarray(targets).reshape(-1)
+    n = probs.shape[1]
+    names = list(class_names) if class_names else [str(i) for i in range(n)]
+    fig = _figure((5.5, 4.8))
+    ax = fig.subplots()
+    colors = class_colors(max(n, 2))
+    for c in range(n):
+        pos = targets == c
+        if pos.all() or not pos.any():
+            continue
+        fpr, tpr, _ = roc_curve(pos, probs[:, c])
+        ax.plot(
+            fpr,
+            tpr,
+            color=colors[c] if c else "black",
+            lw=1.5,
+            label=f"{names[c]} (AUC {auc(fpr, tpr):.3f})",
+        )
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC (one-vs-rest)")
+    ax.legend(fontsize=7, loc="lower right")
+    return save_figure(fig, path)
+
+
+def plot_per_class_iou(
+    iou: Sequence[float],
+    class_names: Sequence[str] | None,
+    path: PathLike,
+    dice: Sequence[float] | None = None,
+) -> Path:
+    """Bar chart of IoU (and Dice when given) per class; undefined values are shown as gaps."""
+    iou_arr = np.asarray(iou, dtype=np.float64)
+    n = iou_arr.size
+    names = list(class_names) if class_names else [str(i) for i in range(n)]
+    fig = _figure((max(4.5, 0.6 * n + 2), 3.6))
+    ax = fig.subplots()
+    x = np.arange(n)
+    width = 0.4 if dice is not None else 0.7
+    bars = ax.bar(
+        x - (width / 2 if dice is not None else 0),
+        np.nan_to_num(iou_arr),
+        width,
+        color=class_colors(max(n, 2))[:n],
+        label="IoU",
+    )
+    if dice is not None:
+        ax.bar(
+            x + width / 2,
+            np.nan_to_num(np.asarray(dice, dtype=np.float64)),
+            width,
+            color="lightgrey",
+            edgecolor="black",
+            label="Dice",
+        )
+        ax.legend(fontsize=8)
+    for rect, v in zip(bars, iou_arr):
+        ax.text(
+            rect.get_x() + rect.get_width() / 2,
+            rect.get_height() + 0.01,
+            "n/a" if math.isnan(v) else f"{v:.2f}",
+            ha="center",
+            fontsize=7,
+        )
+    ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("score")
+    ax.set_title(
+        f"per-class IoU (mean {np.nanmean(iou_arr) if np.isfinite(iou_arr).any() else float('nan'):.3f})"
+    )
+    return save_figure(fig, path)
+
+
+def plot_classification_samples(
+    images: Sequence[Any],
+    targets: Sequence[int],
+    preds: Sequence[int],
+    probs: Sequence[float],
+    class_names: Sequence[str] | None,
+    path: PathLike,
+    ncols: int = 4,
+) -> Path:
+    """Grid of images titled with true class, predicted class and its probability
+    (green when correct, red when wrong)."""
+    n = len(images)
+    if n == 0:
+        raise ValueError("no sample images to plot")
+    names = list(class_names) if class_names else None
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig = _figure((2.4 * ncols, 2.6 * nrows))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).reshape(-1)
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i >= n:
+            continue
+        t, p = int(targets[i]), int(preds[i])
+        ax.imshow(_to_hwc(images[i]))
+        tn = names[t] if names else str(t)
+        pn = names[p] if names else str(p)
+        ax.set_title(
+            f"true: {tn}\npred: {pn} ({float(probs[i]):.2f})",
+            fontsize=8,
+            color="green" if t == p else "red",
+        )
+    return save_figure(fig, path)
+
+
+def _colorize(mask: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    mask = np.asarray(mask).astype(np.int64)
+    valid = (mask >= 0) & (mask < len(colors))
+    out = np.ones((*mask.shape, 3))
+    out[valid] = colors[mask[valid]]
+    return out
+
+
+def plot_segmentation_samples(
+    images: Sequence[Any],
+    masks: Sequence[Any],
+    preds: Sequence[Any],
+    class_names: Sequence[str] | None,
+    path: PathLike,
+    alpha: float = 0.5,
+) -> Path:
+    """Rows of image | ground truth overlay | prediction overlay, with a class colour legend."""
+    from matplotlib.patches import Patch
+
+    n = len(images)
+    if n == 0:
+        raise ValueError("no sample images to plot")
+    num = max(int(np.max([np.max(np.asarray(m)) for m in [*masks, *preds]])) + 1, 2)
+    names = list(class_names) if class_names else [str(i) for i in range(num)]
+    colors = class_colors(max(num, len(names)))
+    fig = _figure((7.5, 2.5 * n + 0.6))
+    axes = np.atleast_2d(fig.subplots(n, 3))
+    for i in range(n):
+        img = _to_hwc(images[i])
+        gt = np.asarray(masks[i].cpu() if hasattr(masks[i], "cpu") else masks[i])
+        pr = np.asarray(preds[i].cpu() if hasattr(preds[i], "cpu") else preds[i])
+        for ax, title, lab in (
+            (axes[i, 0], "image", None),
+            (axes[i, 1], "ground truth", gt),
+            (axes[i, 2], "prediction", pr),
+        ):
+            shown = img if lab is None else (1 - alpha) * img + alpha * _colorize(lab, colors)
+            ax.imshow(np.clip(shown, 0, 1))
+            ax.axis("off")
+            if i == 0:
+                ax.set_title(title, fontsize=9)
+    handles = [Patch(color=colors[c], label=names[c]) for c in range(len(names))]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(6, len(handles)), fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_event_probabilities(
+    event_ids: Sequence[Any],
+    max_prob: Sequence[float],
+    labels: Sequence[bool],
+    path: PathLike,
+    threshold: float = 0.5,
+) -> Path:
+    """Per-event maximum positive probability, coloured by true class, with the threshold line."""
+    probs = np.asarray(max_prob, dtype=np.float64)
+    lab = np.asarray(labels).astype(bool)
+    order = np.lexsort((probs, lab))
+    fig = _figure((max(5.0, 0.12 * probs.size + 3), 3.6))
+    ax = fig.subplots()
+    x = np.arange(probs.size)
+    ax.bar(x, probs[order], color=np.where(lab[order], "tab:red", "tab:blue"))
+    ax.axhline(threshold, ls="--", color="black", lw=1, label=f"threshold {threshold:g}")
+    from matplotlib.patches import Patch
+
+    ax.legend(
+        handles=[
+            Patch(color="tab:red", label="positive event"),
+            Patch(color="tab:blue", label="negative event"),
+            *ax.get_legend_handles_labels()[0],
+        ],
+        fontsize=8,
+    )
+    ids = [str(e) for e in np.asarray(event_ids)[order]]
+    if len(ids) <= 40:
+        ax.set_xticks(x, ids, rotation=90, fontsize=6)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("event")
+    ax.set_ylabel("max window probability")
+    ax.set_title("event probabilities")
+    return save_figure(fig, path)
+
+
+def plot_threshold_sweep(sweep: Sequence[Mapping[str, Any]], path: PathLike) -> Path:
+    """TPR, FPR and F1 against threshold at datapoint (and event) level."""
+    levels = [lv for lv in ("datapoint", "event") if sweep and lv in sweep[0]]
+    fig = _figure((4.5 * len(levels), 3.5))
+    axes = np.atleast_1d(fig.subplots(1, len(levels)))
+    th = [row["threshold"] for row in sweep]
+    for ax, level in zip(axes, levels):
+        for key in ("tpr", "fpr", "ppv", "f1"):
+            ax.plot(th, [row[level][key] for row in sweep], marker="o", ms=3, label=key.upper())
+        ax.set_title(f"{level} level")
+        ax.set_xlabel("threshold")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return save_figure(fig, path)

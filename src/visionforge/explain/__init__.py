@@ -1,0 +1,37 @@
+"""Why a model decides what it decides: Grad-CAM, Captum attributions and ViT attention.
+
+All methods share one call: ``method.explain(inputs, target_class=...)``;
+:class:`Explainer` runs several and reports methods that do not apply instead of failing.
+"""
+
+from visionforge.explain.attention import AttentionMaps, attention_rollout
+from visionforge.explain.attributions import (
+    GradientAttribution,
+    IntegratedGradients,
+    SmoothGrad,
+    VanillaSaliency,
+)
+from visionforge.explain.base import NotApplicableError, attribution_heatmap, normalize_maps
+from visionforge.explain.explainer import DEFAULT_METHODS, Explainer, heatmaps
+from visionforge.explain.gradcam import GradCAM
+from visionforge.explain.layers import find_target_layer
+from visionforge.explain.overlay import overlay_heatmap, save_overlay
+
+__all__ = [
+    "GradCAM",
+    "VanillaSaliency",
+    "SmoothGrad",
+    "IntegratedGradients",
+    "GradientAttribution",
+    "AttentionMaps",
+    "Explainer",
+    "DEFAULT_METHODS",
+    "NotApplicableError",
+    "overlay_heatmap",
+    "save_overlay",
+    "heatmaps",
+    "attribution_heatmap",
+    "normalize_maps",
+    "attention_rollout",
+    "find_target_layer",
+]

@@ -1,0 +1,134 @@
+"""Per-layer attention maps and attention rollout (Abnar & Zuidema 2020) for timm ViTs.
+
+timm computes attention with a fused kernel that never materialises the
+softmax, so a forward hook on each ``Attention`` module recomputes it from the
+module's own ``qkv`` projection (and q/k norms) on the module's input. This
+keeps the model untouched (no monkey-patching, no toggling ``fused_attn``); the
+hooks live only inside ``explain``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from visionforge.explain.base import NotApplicableError, eval_mode, forward_hook, normalize_maps
+from visionforge.explain.layers import is_swin
+
+__all__ = ["AttentionMaps", "attention_modules", "attention_rollout"]
+
+
+def attention_modules(model: nn.Module) -> list[nn.Module]:
+    """Global self-attention modules (timm-style: ``qkv`` linear and ``num_heads``) in order."""
+    return [
+        m
+        for m in model.modules()
+        if isinstance(getattr(m, "qkv", None), nn.Linear)
+        and hasattr(m, "num_heads")
+        and not hasattr(m, "window_size")
+    ]
+
+
+def _attention_probs(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    b, n, _ = x.shape
+    heads = module.num_heads
+    qkv = module.qkv(x).reshape(b, n, 3, heads, -1).permute(2, 0, 3, 1, 4)
+    q, k = qkv[0], qkv[1]
+    if hasattr(module, "q_norm"):
+        q, k = module.q_norm(q), module.k_norm(k)
+    scale = getattr(module, "scale", q.shape[-1] ** -0.5)
+    return ((q * scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+
+
+def attention_rollout(layers: torch.Tensor, residual: float = 0.5) -> torch.Tensor:
+    """Roll out head-averaged attention ``[B, L, N, N]`` through the residual stream -> ``[B, N, N]``."""
+    b, _, n, _ = layers.shape
+    eye = torch.eye(n, device=layers.device, dtype=layers.dtype).expand(b, n, n)
+    joint = eye.clone()
+    for a in layers.unbind(dim=1):
+        a = residual * eye + (1 - residual) * a
+        a = a / a.sum(dim=-1, keepdim=True)
+        joint = a @ joint
+    return joint
+
+
+class AttentionMaps:
+    """Attention of a timm ViT: per-layer maps (mean over heads) and rollout.
+
+    ``explain(inputs)`` returns a dict:
+    ``layers`` ``[B, L, N, N]`` (head-averaged attention per layer),
+    ``cls_attention`` ``[B, L, gh, gw]`` (class-token -> patch attention per layer; the mean
+    over query tokens when the model has no class token), ``rollout_grid`` ``[B, gh, gw]`` and
+    ``rollout`` ``[B, H, W]`` (upsampled to the input, in [0, 1]).
+    """
+
+    name = "attention"
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        reason = self.check(model)
+        if reason:
+            raise NotApplicableError(reason)
+        self.modules = attention_modules(model)
+
+    @staticmethod
+    def check(model: nn.Module) -> str | None:
+        """Why attention maps do not apply to ``model`` (None when they do)."""
+        if is_swin(model):
+            return "Swin uses shifted-window attention; there is no global attention to roll out"
+        if not attention_modules(model) or not hasattr(model, "patch_embed"):
+            return "model has no timm-style global self-attention blocks (not a ViT)"
+        return None
+
+    def _grid(self, inputs: torch.Tensor, n: int) -> tuple[int, int, int]:
+        patch = getattr(self.model.patch_embed, "patch_size", None)
+        if patch is None:
+            raise NotApplicableError("cannot infer the patch grid (patch_embed has no patch_size)")
+        gh, gw = inputs.shape[-2] // patch[0], inputs.shape[-1] // patch[1]
+        return gh, gw, n - gh * gw
+
+    @torch.no_grad()
+    def explain(self, inputs: torch.Tensor, target_class: Any = None) -> dict[str, torch.Tensor]:
+        """Attention maps of ``inputs`` (``target_class`` is ignored: attention is class-agnostic)."""
+        maps: list[torch.Tensor | None] = [None] * len(self.modules)
+
+        def make_hook(i: int):
+            def hook(module: nn.Module, args: Any, out: Any) -> None:
+                maps[i] = _attention_probs(module, args[0]).mean(dim=1)
+
+            return hook
+
+        with eval_mode(self.model), contextlib.ExitStack() as stack:
+            for i, m in enumerate(self.modules):
+                stack.enter_context(forward_hook(m, make_hook(i)))
+            self.model(inputs)
+        if any(m is None for m in maps):
+            raise NotApplicableError("not every attention block ran in the forward pass")
+        layers = torch.stack(maps, dim=1)  # type: ignore[arg-type]
+        b, num_layers, n, _ = layers.shape
+        gh, gw, prefix = self._grid(inputs, n)
+        if prefix < 0:
+            raise NotApplicableError(f"{n} tokens do not cover a {gh}x{gw} patch grid")
+        joint = attention_rollout(layers)
+        if prefix > 0:
+            per_layer = layers[:, :, 0, prefix:]
+            rolled = joint[:, 0, prefix:]
+        else:
+            per_layer = layers.mean(dim=2)
+            rolled = joint.mean(dim=1)
+        grid = normalize_maps(rolled.reshape(b, gh, gw))
+        rollout = F.interpolate(
+            grid[:, None], size=inputs.shape[-2:], mode="bilinear", align_corners=False
+        )[:, 0]
+        return {
+            "layers": layers,
+            "cls_attention": per_layer.reshape(b, num_layers, gh, gw),
+            "rollout_grid": grid,
+            "rollout": normalize_maps(rollout),
+        }
+
+    __call__ = explain

@@ -1,0 +1,361 @@
+"""``Predictor``: run a model dir on images/signals with the fastest verified backend.
+
+On CPU, ``backend="auto"`` exports the model to ONNX once (cached inside the model dir,
+or in ``$VISIONFORGE_CACHE`` when the dir is read-only), checks ONNX Runtime against
+PyTorch on real samples, times both, and keeps the faster one; the decision is cached
+with the ONNX file. Eager PyTorch runs channels_last. On a GPU the PyTorch model runs
+channels_last under bf16 (or fp16) autocast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from visionforge.errors import ConfigError, WeightsError
+from visionforge.export.contract import flatten_outputs, input_shape, real_sample_inputs
+from visionforge.inference.preprocess import prepare_batch, to_samples
+from visionforge.inference.sliding_window import sliding_window_inference
+from visionforge.inference.tta import tta as tta_fn
+from visionforge.io import atomic_write_json, read_json
+from visionforge.models.model_dir import META_FILE, WEIGHTS_FILE, load_model, read_model_meta
+
+__all__ = ["Predictor", "BACKENDS"]
+
+_log = logging.getLogger(__name__)
+BACKENDS = ("auto", "torch", "onnxruntime")
+CACHE_ENV = "VISIONFORGE_CACHE"
+
+
+def _version(pkg: str) -> str:
+    try:
+        return md.version(pkg)
+    except md.PackageNotFoundError:
+        return "none"
+
+
+def _softmax(x: np.ndarray, axis: int = 1) -> np.ndarray:
+    z = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _labels(logits: np.ndarray) -> np.ndarray:
+    lab = logits.argmax(1)
+    return lab.astype(np.uint8 if logits.shape[1] <= 256 else np.int32)
+
+
+class Predictor:
+    """Predict with a model dir (``model.json`` + ``model.safetensors``).
+
+    Args:
+        model_dir: the model directory.
+        backend: ``"auto"`` (fastest verified), ``"torch"`` or ``"onnxruntime"``.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        batch_size: samples per forward pass.
+        layout: how to read arrays: ``"auto"`` (see :mod:`visionforge.inference.preprocess`),
+            ``"NHWC"`` or ``"NCHW"``.
+        resize: resize images to the model's input size (segmentation label maps are
+            resized back to each image's size).
+        cache_dir: where the ONNX export and the backend decision are cached.
+        tolerance: max-abs-diff allowed between ONNX Runtime and PyTorch to use ONNX Runtime.
+
+    Example:
+        >>> p = Predictor("runs/digits/model")  # doctest: +SKIP
+        >>> probs = p.predict(["a.png", "b.png"])  # [2, num_classes]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str],
+        backend: str = "auto",
+        device: str = "auto",
+        batch_size: int = 8,
+        *,
+        layout: str = "auto",
+        resize: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+        tolerance: float = 1e-3,
+    ) -> None:
+        import torch
+
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.model_dir = Path(model_dir)
+        self.meta = read_model_meta(self.model_dir)
+        self.task: str = self.meta.get("task") or "classification"
+        self.class_names: list[str] | None = self.meta.get("class_names")
+        self.input_shape = input_shape(self.meta)
+        self.batch_size = int(batch_size)
+        self.layout = layout
+        self.resize = resize
+        self.tolerance = tolerance
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model = load_model(self.model_dir, device=str(self.device))
+        self._is_image = len(self.input_shape) == 3
+        if self._is_image:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._session: Any = None
+        self._output_names: list[str] = []
+        self._lock = threading.Lock()  # eager PyTorch calls are serialised across threads
+        self.selection: dict[str, Any] = {}
+        self.backend = self._choose(backend)
+
+    # -- backend selection ---------------------------------------------------
+    def __repr__(self) -> str:
+        return (
+            f"Predictor({str(self.model_dir)!r}, task={self.task!r}, backend={self.backend!r}, "
+            f"device={str(self.device)!r})"
+        )
+
+    def _cache_key(self) -> str:
+        h = hashlib.sha256()
+        st = (self.model_dir / WEIGHTS_FILE).stat()
+        h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update((self.model_dir / META_FILE).read_bytes())
+        for pkg in ("torch", "onnxruntime", "visionforge"):
+            h.update(_version(pkg).encode())
+        return h.hexdigest()[:16]
+
+    def cache_dir(self) -> Path:
+        """Writable folder for the cached ONNX export (inside the model dir when possible)."""
+        if self._cache_dir is not None:
+            candidates = [self._cache_dir]
+        else:
+            env = os.environ.get(CACHE_ENV)
+            fallback = Path(env) if env else Path.home() / ".cache" / "visionforge"
+            digest = hashlib.sha256(str(self.model_dir.resolve()).encode()).hexdigest()[:12]
+            candidates = [self.model_dir / ".cache", fallback / "predictor" / digest]
+        for cand in candidates:
+            try:
+                cand.mkdir(parents=True, exist_ok=True)
+                probe = cand / f".probe-{os.getpid()}"
+                probe.write_bytes(b"")
+                probe.unlink()
+                return cand
+            except OSError:
+                continue
+        raise WeightsError(f"no writable cache folder among {[str(c) for c in candidates]}")
+
+    def _choose(self, backend: str) -> str:
+        if self.device.type != "cpu":
+            if backend == "onnxruntime":
+                raise ConfigError("backend='onnxruntime' runs on CPU here; use device='cpu'")
+            self.selection = {"backend": "torch", "reason": "GPU: channels_last + autocast"}
+            return "torch"
+        if backend == "torch":
+            self.selection = {"backend": "torch", "reason": "requested"}
+            return "torch"
+        try:
+            record = self._prepare_onnx(timing=backend == "auto")
+        except Exception as exc:
+            if backend == "onnxruntime":
+                raise WeightsError(
+                    f"{self.model_dir}: ONNX Runtime backend unavailable: {exc}"
+                ) from None
+            self.selection = {"backend": "torch", "reason": f"ONNX Runtime path failed: {exc}"}
+            _log.info("Predictor: %s", self.selection["reason"])
+            return "torch"
+        if backend == "onnxruntime":
+            self.selection = {**record, "backend": "onnxruntime", "reason": "requested"}
+            return "onnxruntime"
+        choice = record.get("choice", "torch")
+        self.selection = {**record, "backend": choice}
+        if choice != "onnxruntime":
+            self._session = None
+        return choice
+
+    def _prepare_onnx(self, *, timing: bool) -> dict[str, Any]:
+        from visionforge.export.base import median_latency_ms
+        from visionforge.export.onnx import export_onnx_file, ort_session, run_session
+
+        cache = self.cache_dir()
+        key = self._cache_key()
+        onnx_path = cache / f"predictor-{key}.onnx"
+        rec_path = cache / f"predictor-{key}.json"
+        record: dict[str, Any] = (
+            read_json(rec_path) if rec_path.is_file() and onnx_path.is_file() else {}
+        )
+        x = real_sample_inputs(self.meta, min(self.batch_size, 2))
+        ref = self._torch_forward(x)
+        if not record:
+            import torch
+
+            cpu_model = self.model.to(memory_format=torch.contiguous_format)
+            info = export_onnx_file(cpu_model, x, onnx_path, output_names=[n for n, _ in ref])
+            if self._is_image:
+                self.model = self.model.to(memory_format=torch.channels_last)
+            record = {"onnx": str(onnx_path), "exporter": info["exporter"]}
+        session = ort_session(onnx_path)
+        outs = run_session(session, x)
+        err = max(float(np.max(np.abs(o - r))) for o, (_, r) in zip(outs, ref))
+        if not np.isfinite(err) or err > self.tolerance:
+            raise RuntimeError(
+                f"ONNX Runtime differs from PyTorch by {err:.3g} (> {self.tolerance})"
+            )
+        record["parity_error"] = err
+        if timing and "choice" not in record:
+            xb = real_sample_inputs(self.meta, self.batch_size)
+            record["torch_ms"] = median_latency_ms(lambda: self._torch_forward(xb), repeats=3)
+            record["onnxruntime_ms"] = median_latency_ms(
+                lambda: run_session(session, xb), repeats=3
+            )
+            record["timed_batch"] = self.batch_size
+            record["choice"] = (
+                "onnxruntime" if record["onnxruntime_ms"] < record["torch_ms"] else "torch"
+            )
+        atomic_write_json(rec_path, record)
+        self._session = session
+        self._output_names = [o.name for o in session.get_outputs()]
+        return record
+
+    # -- forward passes ------------------------------------------------------
+    def _torch_forward(self, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        if self._is_image:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with self._lock, torch.inference_mode():
+            if self.device.type == "cuda":
+                dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+                with torch.autocast("cuda", dtype=dtype):
+                    out = self.model(t)
+            else:
+                out = self.model(t)
+        return [(n, v.float().cpu().numpy()) for n, v in flatten_outputs(out)]
+
+    def forward(self, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """Raw named outputs for a preprocessed batch (``[N, C, ...]`` float32), in chunks."""
+        from visionforge.export.onnx import run_session
+
+        chunks: list[list[tuple[str, np.ndarray]]] = []
+        for i in range(0, len(x), self.batch_size):
+            xb = x[i : i + self.batch_size]
+            if self.backend == "onnxruntime":
+                chunks.append(list(zip(self._output_names, run_session(self._session, xb))))
+            else:
+                chunks.append(self._torch_forward(xb))
+        names = [n for n, _ in chunks[0]]
+        return [(n, np.concatenate([c[k][1] for c in chunks])) for k, n in enumerate(names)]
+
+    # -- public API ----------------------------------------------------------
+    def predict(
+        self,
+        images: Any,
+        *,
+        layout: str | None = None,
+        tta: bool = False,
+        return_logits: bool = False,
+    ) -> Any:
+        """Predict on ``images`` (paths, PIL images, arrays or tensors; one or many).
+
+        Returns:
+            classification/signal: probabilities ``[N, num_classes]`` (float32);
+            segmentation: label maps ``[N, H, W]`` at each input's size (``uint8`` when there are
+            at most 256 classes, else ``int32``; a list when sizes differ);
+            multitask: ``{"classification": ..., "segmentation": ...}``.
+            With ``return_logits`` the raw (for segmentation: resized) logits instead.
+        """
+        samples = to_samples(images, self.meta, layout=layout or self.layout)
+        batch, sizes = prepare_batch(samples, self.meta, resize=self.resize)
+        if tta:
+            names: list[str] = []
+
+            def fn(xb: np.ndarray) -> list[np.ndarray]:
+                outs = self.forward(xb)
+                names[:] = [n for n, _ in outs]
+                return [v for _, v in outs]
+
+            averaged = tta_fn(fn, batch)
+            named = list(zip(names, averaged))
+        else:
+            named = self.forward(batch)
+        results = {n: self._postprocess(v, sizes, return_logits) for n, v in named}
+        if len(results) == 1:
+            return next(iter(results.values()))
+        return results
+
+    def _postprocess(self, logits: np.ndarray, sizes: list[tuple[int, ...]], raw: bool) -> Any:
+        if logits.ndim == 2:
+            return logits if raw else _softmax(logits).astype(np.float32)
+        # dense logits [N, S, h, w]: back to each input's own size
+        import torch
+        import torch.nn.functional as F
+
+        maps = []
+        for lg, size in zip(logits, sizes):
+            if tuple(lg.shape[-2:]) != tuple(size):
+                lg = F.interpolate(
+                    torch.from_numpy(lg)[None], size=size, mode="bilinear", align_corners=False
+                )[0].numpy()
+            maps.append(lg if raw else _labels(lg[None])[0])
+        if all(m.shape == maps[0].shape for m in maps):
+            return np.stack(maps)
+        return maps
+
+    def predict_large(
+        self,
+        image: Any,
+        *,
+        tile_size: int | tuple[int, int] | None = None,
+        overlap: float = 0.25,
+        blend: str = "gaussian",
+        tile_batch: int | None = None,
+        tta: bool = False,
+        layout: str | None = None,
+        return_logits: bool = False,
+    ) -> np.ndarray:
+        """Segment one image larger than the model input by sliding-window inference.
+
+        Tiles default to the model's input size; logits are blended (``gaussian``/``linear``)
+        and at most ``tile_batch`` (default ``batch_size``) tiles are in flight at once.
+        Returns a label map ``[H, W]`` (or logits ``[S, H, W]``).
+        """
+        if not self._is_image:
+            raise ConfigError("predict_large works on images; this model takes 1-D signals")
+        samples = to_samples(image, self.meta, layout=layout or self.layout)
+        if len(samples) != 1:
+            raise ConfigError(f"predict_large takes one image, got {len(samples)}")
+        from visionforge.export.contract import normalize
+
+        x = normalize(samples[0][None], self.meta)
+        tile = tile_size or tuple(self.input_shape[1:])
+
+        def dense(tiles: np.ndarray) -> np.ndarray:
+            outs = self.forward(tiles)
+            named = dict(outs)
+            return named.get("segmentation", outs[0][1])
+
+        fn = (lambda t: tta_fn(dense, t)) if tta else dense
+        logits = sliding_window_inference(
+            x, fn, tile, overlap=overlap, blend=blend, tile_batch=tile_batch or self.batch_size
+        )[0]
+        return logits if return_logits else _labels(logits[None])[0]
+
+    def info(self) -> dict[str, Any]:
+        """Model contract and backend decision (for logs and ``/models``)."""
+        return {
+            "model_dir": str(self.model_dir),
+            "name": self.meta.get("name"),
+            "task": self.task,
+            "class_names": self.class_names,
+            "input_size": list(self.input_shape),
+            "preprocessing": self.meta.get("preprocessing"),
+            "backend": self.backend,
+            "device": str(self.device),
+            "selection": json.loads(json.dumps(self.selection, default=str)),
+        }

@@ -1,0 +1,167 @@
+"""CODAvision's ``model_call`` and a framework-aware ``load_model``.
+
+Example:
+    >>> model = model_call("DeepLabV3_plus", IMAGE_SIZE=64, NUM_CLASSES=3)  # doctest: +SKIP
+    >>> model.compile(optimizer="adam", loss="categorical_crossentropy")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from visionforge.errors import ConfigError, UnknownNameError, WeightsError
+
+__all__ = ["model_call", "load_model", "available_models", "TF_NAMES"]
+
+# CODAvision/nnTraining2 names -> our registry names (PyTorch) and Keras builder keys.
+_PT_ALIASES = {
+    "deeplabv3_plus": "deeplabv3plus_codavision",
+    "deeplabv3plus": "deeplabv3plus_codavision",
+    "unet": "unet",
+    "deepepicnn": "deepepicnn",
+}
+TF_NAMES = ("DeepLabV3_plus", "UNet", "DeepEpiCnn")
+
+
+def available_models(framework: str) -> list[str]:
+    """Model names ``model_call`` accepts for ``framework``."""
+    if framework == "tensorflow":
+        return list(TF_NAMES)
+    from visionforge.models import list_models
+
+    return sorted(set(TF_NAMES) | set(list_models()))
+
+
+def model_call(
+    name: str,
+    IMAGE_SIZE: int | Sequence[int] | None = None,  # noqa: N803  (CODAvision's argument names)
+    NUM_CLASSES: int = 2,  # noqa: N803
+    l2_regularization_weight: float = 0.0,
+    encoder_id: int = 0,
+    wrap_with_adapter: bool = True,
+    framework: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Build a model by CODAvision name for the selected framework.
+
+    Args:
+        name: ``DeepLabV3_plus``, ``UNet``, ``DeepEpiCnn``; with PyTorch also any registry name.
+        IMAGE_SIZE: input size (``N``, ``(H, W)`` or ``(H, W, C)``); for ``DeepEpiCnn`` the
+            window length. Needed by TensorFlow (static shapes); PyTorch models take any size.
+        NUM_CLASSES: output classes.
+        l2_regularization_weight: Keras kernel L2 penalty; with PyTorch it becomes the
+            equivalent coupled weight decay (``2 * weight``) when the adapter is compiled.
+        encoder_id: CODAvision's encoder selector; only ``0`` (ResNet-50) exists.
+        wrap_with_adapter: PyTorch only: return a :class:`KerasAdapter` (default) or the raw
+            ``nn.Module`` (for :class:`visionforge.Trainer`).
+        framework: ``"pytorch"`` or ``"tensorflow"``; ``None`` = :func:`get_framework`
+            (``VISIONFORGE_FRAMEWORK`` / config / default pytorch).
+        **kwargs: extra constructor arguments.
+
+    Returns:
+        A ``KerasAdapter`` or ``nn.Module`` (PyTorch) or a ``keras.Model`` (TensorFlow).
+    """
+    from visionforge.config.framework import get_framework
+
+    fw = get_framework(framework)
+    if encoder_id not in (0, None):
+        raise ConfigError(f"encoder_id={encoder_id!r}: only encoder 0 (ResNet-50) is available")
+    if l2_regularization_weight < 0:
+        raise ConfigError(f"l2_regularization_weight must be >= 0, got {l2_regularization_weight}")
+    key = name.strip().lower().replace("-", "_")
+    if fw == "tensorflow":
+        from visionforge.interop.tensorflow.models import build_keras_model
+
+        if key not in (
+            "deeplabv3_plus",
+            "deeplabv3plus",
+            "deeplabv3plus_codavision",
+            "unet",
+            "deepepicnn",
+        ):
+            raise UnknownNameError(
+                f"model {name!r} is not available for framework 'tensorflow'; TensorFlow has: "
+                f"{', '.join(TF_NAMES)}. Use framework='pytorch' for the full registry "
+                "(visionforge models list)."
+            )
+        if IMAGE_SIZE is None and key != "deepepicnn":
+            raise ConfigError(f"model_call({name!r}, framework='tensorflow') needs IMAGE_SIZE")
+        return build_keras_model(
+            key,
+            IMAGE_SIZE,
+            int(NUM_CLASSES),
+            l2_regularization_weight=float(l2_regularization_weight),
+            **kwargs,
+        )
+
+    from visionforge.models import create_model
+
+    registry_name = _PT_ALIASES.get(key, name)
+    ctor = dict(kwargs)
+    ctor.setdefault("num_classes", int(NUM_CLASSES))
+    if registry_name == "deepepicnn" and IMAGE_SIZE is not None:
+        length = IMAGE_SIZE if isinstance(IMAGE_SIZE, int) else list(IMAGE_SIZE)[0]
+        if int(length) != 750:
+            warnings.warn(
+                f"DeepEpiCnn takes any window length >= its minimum; IMAGE_SIZE={length} is only "
+                "checked at run time",
+                stacklevel=2,
+            )
+    module = create_model(registry_name, **ctor)
+    if not wrap_with_adapter:
+        if l2_regularization_weight:
+            module.l2_regularization_weight = float(l2_regularization_weight)
+        return module
+    from visionforge.interop.adapter import KerasAdapter
+
+    adapter = KerasAdapter(module, name=name)
+    adapter.l2_regularization_weight = float(l2_regularization_weight)
+    return adapter
+
+
+def load_model(
+    path: str | os.PathLike[str], *, framework: str | None = None, compile: bool = False
+) -> Any:
+    """Load a saved model, choosing the framework from the file.
+
+    ``.keras``/``.h5`` files -> TensorFlow (``keras.saving.load_model``, safe mode, our custom
+    layers registered); a model dir (``model.json`` + ``model.safetensors``) -> PyTorch wrapped
+    in a :class:`KerasAdapter`; a ``.safetensors``/``.pth`` file next to a ``model.json`` ->
+    PyTorch likewise. ``framework`` forces one.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise WeightsError(f"{p}: not found")
+    is_tf_file = p.is_file() and p.suffix.lower() in (".keras", ".h5")
+    fw = framework or ("tensorflow" if is_tf_file else "pytorch")
+    if fw == "tensorflow":
+        if not is_tf_file:
+            raise WeightsError(f"{p}: not a Keras file (.keras or .h5)")
+        from visionforge.interop.tensorflow import require_tensorflow
+        from visionforge.interop.tensorflow.layers import custom_objects
+
+        _, keras = require_tensorflow("loading a .keras model")
+        return keras.saving.load_model(str(p), custom_objects=custom_objects(), compile=compile)
+    from visionforge.interop.adapter import KerasAdapter
+    from visionforge.models.model_dir import META_FILE
+    from visionforge.models.model_dir import load_model as load_model_dir
+
+    model_dir = p if p.is_dir() else p.parent
+    if not (model_dir / META_FILE).is_file():
+        raise WeightsError(
+            f"{p}: a PyTorch model needs its model dir ({META_FILE} + model.safetensors, as written "
+            "by KerasAdapter.save or visionforge train); a bare weights file cannot say which "
+            "model to build -- use create_model(name, pretrained=path) instead"
+        )
+    module = load_model_dir(model_dir)
+    opts = (getattr(module, "visionforge_meta", None) or {}).get("keras_adapter", {})
+    return KerasAdapter(
+        module,
+        outputs=opts.get("outputs", "logits"),
+        output_activation=opts.get("output_activation"),
+        data_format=opts.get("data_format", "channels_last"),
+    )

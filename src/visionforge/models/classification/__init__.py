@@ -1,0 +1,45 @@
+"""The 15 classification families of the disease-classification pipeline.
+
+One module per family, each registering a factory under ``custom_<family>``
+with the pipeline's class name as alias (e.g. ``CustomConvNeXt``). Every
+factory takes ``num_classes``, ``in_chans``, ``img_size``, ``size``
+(``"tiny"``, ``"small"``, ``"base"``), ``pretrained`` and ``drop_rate``, and
+returns a :class:`BackboneHeadClassifier` exposing ``backbone`` and ``head``.
+"""
+
+from __future__ import annotations
+
+from visionforge.models.classification import (  # noqa: F401  (imported to register)
+    coatnet,
+    convnext,
+    cspdarknet,
+    deit,
+    densenet_hybrid,
+    dynamic_conv,
+    efficientnetv2,
+    ghostnetv2,
+    inception_v4,
+    maxvit,
+    mobileone,
+    regnet,
+    resnet_mish,
+    swin,
+    vit_hybrid,
+)
+from visionforge.models.classification.base import BackboneHeadClassifier
+from visionforge.models.classification.lr import (
+    FAMILIES,
+    FamilyInfo,
+    family_info,
+    family_kind,
+    family_lr_multiplier,
+)
+
+__all__ = [
+    "BackboneHeadClassifier",
+    "FAMILIES",
+    "FamilyInfo",
+    "family_info",
+    "family_kind",
+    "family_lr_multiplier",
+]

@@ -1,0 +1,65 @@
+"""MaxViT family (timm ``maxxvit``: MBConv + block attention + grid attention per block).
+
+Alias ``CustomMaxViT``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from visionforge.models.classification.base import BackboneHeadClassifier, build_timm_backbone
+from visionforge.models.factory import register_model
+
+
+def _tiny(in_chans: int, img_size: int, **kwargs: Any) -> nn.Module:
+    from timm.models.maxxvit import MaxxVit, MaxxVitCfg, MaxxVitTransformerCfg
+
+    # three MaxViT (M) stages, output stride 16; windows/grids of img_size / 16 so that
+    # the last stage is one window, as in MaxViT's 224-px design (7x7 at stride 32)
+    cfg = MaxxVitCfg(
+        embed_dim=(32, 64, 128),
+        depths=(1, 1, 1),
+        block_type=("M", "M", "M"),
+        stem_width=16,
+        transformer_cfg=MaxxVitTransformerCfg(dim_head=16, partition_ratio=16),
+    )
+    return MaxxVit(cfg, img_size=img_size, in_chans=in_chans, num_classes=0, **kwargs)
+
+
+SIZES = {"tiny": _tiny, "small": "maxvit_nano_rw_256", "base": "maxvit_tiny_tf_224"}
+DEFAULT_IMG_SIZE = {"tiny": 32, "small": 256, "base": 224}
+
+
+@register_model(
+    "custom_maxvit",
+    aliases=("CustomMaxViT",),
+    task="classification",
+    family="maxvit",
+    test_kwargs={"size": "tiny", "num_classes": 3, "img_size": 32},
+    test_input=(3, 32, 32),
+    overfit=True,
+    description="MaxViT (timm maxxvit); sizes tiny/small(nano-rw-256)/base(tiny-tf-224)",
+)
+def custom_maxvit(
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    img_size: int | None = None,
+    size: str = "small",
+    pretrained: bool = False,
+    drop_rate: float = 0.0,
+    **kwargs: Any,
+) -> BackboneHeadClassifier:
+    """MaxViT classifier for ``img_size`` inputs (tiny: multiple of 32; small 256; base 224)."""
+    img_size = img_size or DEFAULT_IMG_SIZE.get(size, 224)
+    backbone = build_timm_backbone(
+        "custom_maxvit",
+        size,
+        SIZES,
+        pretrained=pretrained,
+        in_chans=in_chans,
+        img_size=img_size,
+        **kwargs,
+    )
+    return BackboneHeadClassifier(backbone, num_classes, drop_rate=drop_rate)

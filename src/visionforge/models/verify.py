@@ -1,0 +1,456 @@
+"""``verify``: the pipeline's 7 model checks, returned as a structured result.
+
+The checks are: device transfer, forward pass, output shape, trainable
+parameters > 0, backward pass (finite gradient on every trainable parameter),
+train/eval mode switch, and layer inventory. ``verify_all`` runs them on the
+tiny variant of every registered model (``test_kwargs``/``test_input`` of its
+registry entry), which is what ``visionforge models verify --all`` prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = [
+    "CheckResult",
+    "VerifyResult",
+    "verify",
+    "verify_all",
+    "verify_entry",
+    "expected_classes",
+    "CHECKS",
+]
+
+CHECKS = (
+    "device_transfer",
+    "forward",
+    "output_shape",
+    "trainable_params",
+    "backward",
+    "train_eval_switch",
+    "layer_inventory",
+)
+
+
+@dataclass
+class CheckResult:
+    """One check: its name, whether it passed, a one-line detail and its duration."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of :func:`verify` for one model."""
+
+    name: str
+    task: str | None
+    input_shape: tuple[int, ...]
+    device: str
+    checks: list[CheckResult] = field(default_factory=list)
+    params_total: int = 0
+    params_trainable: int = 0
+    output_shape: Any = None
+    layer_inventory: dict[str, int] = field(default_factory=dict)
+    forward_ms: float | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """True when every check ran and passed."""
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed]
+
+    def check(self, name: str) -> CheckResult:
+        """The result of the check called ``name`` (see :data:`CHECKS`)."""
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(f"no check {name!r}; checks run: {[c.name for c in self.checks]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (includes ``passed``)."""
+        out = asdict(self)
+        out["input_shape"] = list(self.input_shape)
+        out["passed"] = self.passed
+        return out
+
+    def summary(self) -> str:
+        """One line: name, PASS/FAIL, parameters, failed checks with details."""
+        status = "PASS" if self.passed else "FAIL"
+        text = f"{self.name}: {status} ({self.params_total:,} params)"
+        if not self.passed:
+            text += "; " + "; ".join(f"{c.name}: {c.detail}" for c in self.failed)
+        return text
+
+
+def _tensors(out: Any) -> list[torch.Tensor]:
+    """All tensors in a model output (tensor, list/tuple, dict), in order."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, Mapping):
+        return [t for v in out.values() for t in _tensors(v)]
+    if isinstance(out, list | tuple):
+        return [t for v in out for t in _tensors(v)]
+    return []
+
+
+def _describe_shape(out: Any) -> Any:
+    if isinstance(out, torch.Tensor):
+        return list(out.shape)
+    if isinstance(out, Mapping):
+        return {k: _describe_shape(v) for k, v in out.items()}
+    if isinstance(out, list | tuple):
+        return [_describe_shape(v) for v in out]
+    return type(out).__name__
+
+
+def _infer_task(model: nn.Module, out: Any) -> str:
+    spec = getattr(model, "visionforge_spec", None) or {}
+    if spec.get("source") == "visionforge" and spec.get("name"):
+        from visionforge.models.factory import model_entry
+
+        try:
+            return model_entry(spec["name"]).metadata["task"]
+        except Exception:
+            pass
+    if isinstance(out, Mapping):
+        return "multitask"
+    if isinstance(out, list | tuple):
+        return "backbone"
+    if isinstance(out, torch.Tensor) and out.ndim == 4:
+        return "segmentation"
+    return "classification"
+
+
+def _check_logits(out: Any, batch: int, num_classes: int | None, what: str) -> str | None:
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        return f"{what}: expected a [B, num_classes] tensor, got {_describe_shape(out)}"
+    if out.shape[0] != batch:
+        return f"{what}: batch {out.shape[0]} != {batch}"
+    if num_classes is not None and out.shape[1] != num_classes:
+        return f"{what}: {out.shape[1]} classes != expected {num_classes}"
+    return None
+
+
+def _check_masks(
+    out: Any, batch: int, hw: Sequence[int], num_classes: int | None, what: str
+) -> str | None:
+    if not isinstance(out, torch.Tensor) or out.ndim != 4:
+        return f"{what}: expected a [B, S, H, W] tensor, got {_describe_shape(out)}"
+    if out.shape[0] != batch:
+        return f"{what}: batch {out.shape[0]} != {batch}"
+    if tuple(out.shape[-2:]) != tuple(hw):
+        return f"{what}: spatial size {tuple(out.shape[-2:])} != input {tuple(hw)}"
+    if num_classes is not None and out.shape[1] != num_classes:
+        return f"{what}: {out.shape[1]} classes != expected {num_classes}"
+    return None
+
+
+def _check_output(
+    model: nn.Module, out: Any, task: str, x: torch.Tensor, num_classes: Any
+) -> str | None:
+    """``None`` if ``out`` has the shape the task promises, else what is wrong."""
+    batch = x.shape[0]
+    if task in ("classification", "signal"):
+        return _check_logits(out, batch, num_classes, "logits")
+    if task == "segmentation":
+        return _check_masks(out, batch, x.shape[-2:], num_classes, "logits")
+    if task == "multitask":
+        expected = num_classes if isinstance(num_classes, Mapping) else {}
+        if not isinstance(out, Mapping):
+            if isinstance(out, torch.Tensor) and out.ndim == 2:
+                return _check_logits(out, batch, expected.get("classification"), "classification")
+            if isinstance(out, torch.Tensor) and out.ndim == 4:
+                n = expected.get("segmentation")
+                return _check_masks(out, batch, x.shape[-2:], n, "segmentation")
+            return f"expected a dict of head outputs, got {_describe_shape(out)}"
+        unknown = set(out) - {"classification", "segmentation"}
+        if unknown or not out:
+            return f"multitask keys {sorted(out)}; expected classification and/or segmentation"
+        problems = []
+        if "classification" in out:
+            n = expected.get("classification")
+            problems.append(_check_logits(out["classification"], batch, n, "classification"))
+        if "segmentation" in out:
+            n = expected.get("segmentation")
+            problems.append(
+                _check_masks(out["segmentation"], batch, x.shape[-2:], n, "segmentation")
+            )
+        missing = [k for k, v in expected.items() if v and k not in out]
+        if missing:
+            problems.append(f"missing heads {missing}")
+        problems = [p for p in problems if p]
+        return "; ".join(problems) or None
+    if task == "backbone":
+        if isinstance(out, torch.Tensor) and out.ndim >= 3:
+            out = [out]  # a single spatial feature map (e.g. ViTSpatial)
+        if not isinstance(out, list | tuple) or not out:
+            return f"expected feature maps (a list, or one [B, C, ...] map), got {_describe_shape(out)}"
+        if not all(isinstance(t, torch.Tensor) and t.shape[0] == batch for t in out):
+            return f"every feature must be a tensor with batch {batch}: {_describe_shape(out)}"
+        channels = getattr(model, "out_channels", None)
+        if isinstance(channels, int):
+            channels = [channels]
+        if channels is not None and [t.shape[1] for t in out] != list(channels):
+            return f"channels {[t.shape[1] for t in out]} != out_channels {list(channels)}"
+        strides = getattr(model, "strides", None)
+        if isinstance(strides, int):
+            strides = [strides]
+        if strides is not None and len(strides) == len(out) and x.ndim == 4:
+            sizes = [tuple(t.shape[-2:]) for t in out]
+            want = [(-(-x.shape[-2] // s), -(-x.shape[-1] // s)) for s in strides]
+            if sizes != want:
+                return f"feature sizes {sizes} != input / strides {want}"
+        return None
+    return f"unknown task {task!r}"
+
+
+def _layer_inventory(model: nn.Module) -> dict[str, int]:
+    """Counts of leaf module types (modules without children), most common first."""
+    counts = Counter(type(m).__name__ for m in model.modules() if not list(m.children()))
+    return dict(counts.most_common())
+
+
+def verify(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    num_classes: int | Mapping[str, int | None] | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    task: str | None = None,
+    batch_size: int = 2,
+    name: str | None = None,
+) -> VerifyResult:
+    """Run the 7 checks on ``model`` with a random batch and return a :class:`VerifyResult`.
+
+    Args:
+        model: the module to check (its parameters' gradients are cleared afterwards
+            and its train/eval mode restored).
+        input_shape: shape of ONE sample, without the batch: ``(3, 32, 32)``, ``(1, 750)``.
+        num_classes: expected number of outputs; for multitask a mapping
+            ``{"classification": C, "segmentation": S}``; ``None`` skips that comparison.
+        device: where to run (``"cpu"``, ``"cuda"``, ``"mps"``).
+        task: ``classification``/``segmentation``/``multitask``/``signal``/``backbone``;
+            default: the registry's task for models built by ``create_model``, else
+            inferred from the output type.
+        batch_size: samples in the random batch (>= 2 so BatchNorm can train).
+        name: label in the result (default: the registry name or class name).
+
+    Example:
+        >>> from visionforge.models import create_model
+        >>> from visionforge.models.verify import verify
+        >>> m = create_model("custom_convnext", size="tiny", num_classes=3)
+        >>> verify(m, (3, 32, 32), num_classes=3).passed
+        True
+    """
+    start = time.perf_counter()
+    spec = getattr(model, "visionforge_spec", None) or {}
+    label = name or spec.get("name") or type(model).__name__
+    dev = torch.device(device)
+    result = VerifyResult(label, task, tuple(int(s) for s in input_shape), str(dev))
+    was_training = model.training
+
+    def run(check: str, fn: Callable[[], str]) -> bool:
+        t0 = time.perf_counter()
+        try:
+            detail, ok = fn(), True
+        except _CheckFailed as exc:
+            detail, ok = str(exc), False
+        except Exception as exc:  # a crash inside the model is a failed check, not a crash here
+            detail, ok = (
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                False,
+            )
+        result.checks.append(CheckResult(check, ok, detail, time.perf_counter() - t0))
+        return ok
+
+    state: dict[str, Any] = {}
+
+    # 1. device transfer
+    def device_transfer() -> str:
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise _CheckFailed("CUDA requested but torch.cuda.is_available() is False")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise _CheckFailed("MPS requested but not available")
+        model.to(dev)
+        wrong = [
+            n
+            for n, t in [*model.named_parameters(), *model.named_buffers()]
+            if t.device.type != dev.type
+        ]
+        if wrong:
+            raise _CheckFailed(f"{len(wrong)} tensors not on {dev}: {wrong[:3]}")
+        return f"all parameters and buffers on {dev}"
+
+    if not run("device_transfer", device_transfer):
+        result.seconds = time.perf_counter() - start
+        return result
+    result.params_total = sum(p.numel() for p in model.parameters())
+    result.params_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    x = torch.rand(batch_size, *result.input_shape, device=dev)
+
+    # 2. forward pass (train mode, with autograd, as training runs it)
+    def forward() -> str:
+        model.train()
+        model.zero_grad(set_to_none=True)
+        out = model(x)
+        tensors = _tensors(out)
+        if not tensors:
+            raise _CheckFailed(f"output holds no tensor ({type(out).__name__})")
+        bad = [i for i, t in enumerate(tensors) if not torch.isfinite(t).all()]
+        if bad:
+            raise _CheckFailed(f"non-finite values in output tensor(s) {bad}")
+        state["out"] = out
+        result.output_shape = _describe_shape(out)
+        return f"output {result.output_shape}"
+
+    forward_ok = run("forward", forward)
+
+    # 3. output shape
+    def output_shape() -> str:
+        if not forward_ok:
+            raise _CheckFailed("skipped: forward pass failed")
+        if result.task is None:
+            result.task = _infer_task(model, state["out"])
+        problem = _check_output(model, state["out"], result.task, x, num_classes)
+        if problem:
+            raise _CheckFailed(problem)
+        return f"{result.task} output {result.output_shape}"
+
+    run("output_shape", output_shape)
+
+    # 4. trainable parameters
+    def trainable_params() -> str:
+        if result.params_trainable <= 0:
+            raise _CheckFailed(f"no trainable parameters (of {result.params_total:,})")
+        return f"{result.params_trainable:,} trainable of {result.params_total:,}"
+
+    run("trainable_params", trainable_params)
+
+    # 5. backward pass: every trainable parameter gets a finite gradient
+    def backward() -> str:
+        if not forward_ok:
+            raise _CheckFailed("skipped: forward pass failed")
+        # sum of means reaches every output (logits, masks, each feature level)
+        loss = sum(t.float().mean() for t in _tensors(state.pop("out")))
+        loss.backward()
+        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        missing = [n for n, p in trainable if p.grad is None]
+        nonfinite = [
+            n for n, p in trainable if p.grad is not None and not torch.isfinite(p.grad).all()
+        ]
+        model.zero_grad(set_to_none=True)
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} params without grad: {missing[:5]}")
+        if nonfinite:
+            problems.append(f"{len(nonfinite)} params with non-finite grad: {nonfinite[:5]}")
+        if problems:
+            raise _CheckFailed("; ".join(problems))
+        return f"finite gradients on all {len(trainable)} trainable tensors"
+
+    run("backward", backward)
+
+    # 6. train/eval switch: flags flip everywhere and eval is deterministic
+    def train_eval_switch() -> str:
+        model.train()
+        if not all(m.training for m in model.modules()):
+            raise _CheckFailed("model.train() left some modules in eval mode")
+        model.eval()
+        if any(m.training for m in model.modules()):
+            raise _CheckFailed("model.eval() left some modules in train mode")
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            a = _tensors(model(x))
+            result.forward_ms = (time.perf_counter() - t0) * 1000
+            b = _tensors(model(x))
+        if len(a) != len(b) or not all(torch.equal(u, v) for u, v in zip(a, b, strict=True)):
+            raise _CheckFailed("eval-mode outputs differ between two identical calls")
+        return f"flags flip; eval deterministic ({result.forward_ms:.1f} ms/batch)"
+
+    run("train_eval_switch", train_eval_switch)
+
+    # 7. layer inventory
+    def layer_inventory() -> str:
+        result.layer_inventory = _layer_inventory(model)
+        with_params = [
+            m
+            for m in model.modules()
+            if not list(m.children()) and any(True for _ in m.parameters())
+        ]
+        if not with_params:
+            raise _CheckFailed("no leaf layer holds parameters")
+        top = ", ".join(f"{k}={v}" for k, v in list(result.layer_inventory.items())[:4])
+        return f"{sum(result.layer_inventory.values())} layers ({top})"
+
+    run("layer_inventory", layer_inventory)
+
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+class _CheckFailed(Exception):
+    """A check found a problem (the message is the check's detail)."""
+
+
+def expected_classes(task: str, kwargs: Mapping[str, Any]) -> Any:
+    """Number of outputs a registry entry's ``test_kwargs`` ask for (``None`` if unspecified)."""
+    if task == "multitask":
+        return {
+            "classification": kwargs.get("num_classes_classification"),
+            "segmentation": kwargs.get("num_classes_segmentation"),
+        }
+    if task == "backbone":
+        return None
+    return kwargs.get("num_classes")
+
+
+def verify_entry(name: str, device: str | torch.device = "cpu") -> VerifyResult:
+    """Build the tiny variant of registry entry ``name`` and :func:`verify` it."""
+    from visionforge.models.factory import create_model, model_entry
+
+    entry = model_entry(name)
+    meta = entry.metadata
+    kwargs = dict(meta.get("test_kwargs") or {})
+    shape = tuple(meta.get("test_input") or (3, 32, 32))
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    try:
+        model = create_model(entry.name, **kwargs)
+    except Exception as exc:
+        result = VerifyResult(entry.name, meta.get("task"), shape, str(device))
+        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        result.checks.append(CheckResult("build", False, msg, time.perf_counter() - t0))
+        return result
+    task = meta.get("task")
+    return verify(model, shape, expected_classes(task, kwargs), device, task=task, name=entry.name)
+
+
+def verify_all(
+    pattern: str | None = None,
+    *,
+    task: str | None = None,
+    device: str | torch.device = "cpu",
+    names: Sequence[str] | None = None,
+) -> list[VerifyResult]:
+    """Verify the tiny variant of every registered model matching ``pattern``/``task``."""
+    from visionforge.models.factory import list_models
+
+    selected = list(names) if names is not None else list_models(pattern, task=task)
+    return [verify_entry(n, device) for n in selected]

@@ -1,0 +1,1 @@
+"""End-to-end jobs built from the lower layers (train-evaluate-report, demo)."""

@@ -1,0 +1,69 @@
+"""Detect what kind of dataset a folder holds and pick task-aware defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from visionforge.errors import DataError
+
+__all__ = ["IMAGE_SUFFIXES", "SIGNAL_SUFFIXES", "detect_layout", "TaskDefaults", "task_defaults"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+SIGNAL_SUFFIXES = {".json", ".csv", ".npy", ".ts"}
+
+
+def _files(folder: Path, suffixes: set[str]) -> list[Path]:
+    return [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
+
+
+def detect_layout(root: str | os.PathLike[str]) -> str:
+    """Return ``"segmentation"``, ``"folder"`` (classification), ``"osdb"`` or ``"signals"``.
+
+    Rules, in order: ``images/`` and ``masks/`` sub-folders -> segmentation pairs;
+    sub-folders holding images -> classification folders; ``*.json`` files -> OSDB events;
+    ``.csv``/``.npy``/``.ts`` files -> generic signals.
+    """
+    path = Path(root)
+    if not path.exists():
+        raise DataError(f"data.root {path} does not exist; point data.root at your dataset folder")
+    if not path.is_dir():
+        raise DataError(f"data.root {path} is not a folder")
+    if (path / "images").is_dir() and (path / "masks").is_dir():
+        return "segmentation"
+    subdirs = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    if any(_files(d, IMAGE_SUFFIXES) for d in subdirs):
+        return "folder"
+    files = _files(path, SIGNAL_SUFFIXES)
+    if any(f.suffix == ".json" for f in files):
+        return "osdb"
+    if files:
+        return "signals"
+    raise DataError(
+        f"cannot tell what {path} holds: expected class sub-folders of images, images/ + masks/ "
+        "folders, OSDB *.json events or .csv/.npy/.ts signal files (or set data.kind)"
+    )
+
+
+@dataclass(frozen=True)
+class TaskDefaults:
+    task: str
+    model: str
+    model_kwargs: dict
+    image_size: int | None
+    batch_size: int
+    max_epochs: int
+
+
+def task_defaults(kind: str) -> TaskDefaults:
+    """Sensible defaults for a data kind (printed by ``visionforge train`` when used)."""
+    if kind in ("folder", "cifar10", "cifar100", "imagenet"):
+        return TaskDefaults("classification", "resnet18", {}, 64, 32, 10)
+    if kind in ("segmentation", "coco"):
+        return TaskDefaults("segmentation", "unet", {"backbone": "resnet18"}, 128, 8, 20)
+    if kind == "osdb":
+        return TaskDefaults("signal", "deepepicnn", {}, None, 64, 30)
+    if kind == "signals":
+        return TaskDefaults("signal", "resnet1d", {}, None, 32, 30)
+    raise DataError(f"no defaults for data kind {kind!r}")

@@ -1,0 +1,258 @@
+"""``visionforge train``: config -> data -> model -> Trainer -> evaluation -> report.
+
+Each step writes into one run directory, and a failure in a later step (say the
+report) leaves the results of the earlier ones (checkpoints, model dir,
+metrics) in place.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from visionforge.errors import ConfigError
+
+__all__ = ["RunResult", "train_from_config", "build_trainer_kwargs", "make_loader"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    task: str
+    model_name: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, Any] = field(default_factory=dict)
+    model_dir: Path | None = None
+    report: Path | None = None
+    seconds: float = 0.0
+
+
+def _scheduler_kwargs(sc: Any) -> dict[str, Any]:
+    from visionforge.engine.schedulers import SCHEDULERS
+
+    if sc.name == "none":
+        return {}
+    factory = SCHEDULERS.get(sc.name)
+    accepted = inspect.signature(factory).parameters
+    values = {"pct_start": sc.pct_start, "warmup_epochs": sc.warmup_epochs,
+              "factor": sc.factor, "patience": sc.patience, "min_lr": sc.min_lr}
+    return {k: v for k, v in values.items() if k in accepted}
+
+
+def build_trainer_kwargs(cfg: Any, run_dir: Path, data: Any) -> dict[str, Any]:
+    """Map the config's trainer/optimizer/scheduler/loss/logger sections to ``Trainer`` arguments."""
+    tc, oc, sc, lc = cfg.trainer, cfg.optimizer, cfg.scheduler, cfg.loss
+    loggers = ["csv", "tensorboard"] + (["mlflow"] if cfg.logger.mlflow else [])
+    mlflow = {"tracking_uri": cfg.logger.mlflow_tracking_uri} if cfg.logger.mlflow_tracking_uri else None
+    class_weights = lc.class_weights
+    if class_weights == "auto":
+        class_weights = _auto_class_weights(data)
+    elif class_weights is not None:
+        class_weights = [float(w) for w in class_weights]
+    return dict(
+        criterion=lc.name,
+        optimizer=oc.name,
+        lr=oc.lr,
+        weight_decay=oc.weight_decay,
+        momentum=oc.momentum,
+        scheduler=None if sc.name == "none" else sc.name,
+        scheduler_kwargs=_scheduler_kwargs(sc),
+        max_epochs=tc.max_epochs,
+        max_steps=tc.max_steps,
+        validation_freq=tc.validation_freq,
+        val_check_interval=tc.val_check_interval,
+        early_stopping_patience=tc.early_stopping_patience if cfg.callbacks.early_stopping else None,
+        monitor=tc.monitor,
+        mode=tc.mode,
+        mixed_precision=tc.mixed_precision,
+        gradient_clip_value=tc.gradient_clip_value,
+        accumulate_grad_batches=tc.accumulate_grad_batches,
+        device=tc.device,
+        devices=tc.devices,
+        strategy=tc.strategy,
+        output_dir=run_dir,
+        seed=cfg.seed,
+        deterministic=tc.deterministic,
+        loggers=loggers,
+        mlflow=mlflow,
+        ema=tc.ema,
+        swa=tc.swa,
+        compile=tc.compile,
+        class_names=data.class_names,
+        task=data.task,
+        overfit_batches=tc.overfit_batches,
+        fast_dev_run=tc.fast_dev_run,
+        progress=None if cfg.callbacks.progress else False,
+        class_weights=class_weights,
+        label_smoothing=lc.label_smoothing,
+        preprocessing=data.preprocessing,
+    )
+
+
+def _auto_class_weights(data: Any) -> list[float] | None:
+    from visionforge.engine.class_weights import classification_class_weights
+
+    if data.task in ("classification", "signal"):
+        ds = data.train
+        labels = getattr(ds, "targets", None)
+        if labels is None and hasattr(ds, "labels"):
+            labels = list(ds.labels)
+        if labels is not None:
+            weights = classification_class_weights(labels, len(data.class_names))
+            return [float(w) for w in weights]
+    _log.warning("loss.class_weights=auto is only computed for classification/signal runs; "
+                 "for segmentation pass a list (see visionforge.engine.class_weights)")
+    return None
+
+
+def make_loader(dataset: Any, batch_size: int, *, shuffle: bool, num_workers: int = 0):
+    """A DataLoader with the data layer's defaults (pinned memory on CUDA, persistent workers)."""
+    from torch.utils.data import DataLoader
+
+    from visionforge.data import loader_kwargs
+
+    kwargs = loader_kwargs(num_workers=num_workers)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
+
+
+def _model_kwargs(cfg: Any, name: str, data: Any, defaults_kwargs: dict[str, Any]) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    from visionforge.models import model_entry
+    from visionforge.registry import MODELS
+
+    kwargs = dict(defaults_kwargs)
+    kwargs.update(OmegaConf.to_container(cfg.model.kwargs, resolve=True) or {})
+    n = len(data.class_names)
+    if name in MODELS:
+        task = model_entry(name).metadata.get("task")
+        factory = MODELS.get(name)
+        accepted = inspect.signature(factory).parameters
+        if task == "multitask":
+            kwargs.setdefault("num_classes_segmentation", n)
+        elif "num_classes" in accepted:
+            kwargs.setdefault("num_classes", n)
+        if "in_chans" in accepted:
+            kwargs.setdefault("in_chans", data.in_chans)
+    else:  # a timm architecture
+        kwargs.setdefault("num_classes", n)
+        kwargs.setdefault("in_chans", data.in_chans)
+    return kwargs
+
+
+def _resolve_defaults(cfg: Any, data: Any, echo: Callable[[str], None]) -> tuple[str, dict]:
+    from visionforge.workflows.detect import task_defaults
+
+    defaults = task_defaults(data.kind)
+    chosen = []
+    name = cfg.model.name
+    kwargs: dict[str, Any] = {}
+    if name == "auto":
+        name, kwargs = defaults.model, dict(defaults.model_kwargs)
+        chosen.append(f"model={name}")
+    if cfg.data.batch_size is None:
+        cfg.data.batch_size = defaults.batch_size
+        chosen.append(f"data.batch_size={defaults.batch_size}")
+    if cfg.trainer.max_epochs is None:
+        cfg.trainer.max_epochs = defaults.max_epochs
+        chosen.append(f"trainer.max_epochs={defaults.max_epochs}")
+    if chosen:
+        echo(f"detected {data.task} data ({data.kind}); chose " + ", ".join(chosen))
+    return name, kwargs
+
+
+def train_from_config(
+    cfg: Any,
+    *,
+    echo: Callable[[str], None] = print,
+    after_train: Callable[[RunResult, Any, Any], None] | None = None,
+) -> RunResult:
+    """Run a whole training job described by a validated run config (``DictConfig``)."""
+    from omegaconf import OmegaConf
+
+    from visionforge.config.loader import save_config
+    from visionforge.engine import Trainer
+    from visionforge.io import atomic_write_json
+    from visionforge.models import create_model
+    from visionforge.workflows.data_setup import prepare_data
+    from visionforge.workflows.detect import detect_layout, task_defaults
+    from visionforge.workflows.run_dir import new_run_dir
+
+    start = time.perf_counter()
+    if cfg.framework != "pytorch":
+        raise ConfigError(
+            f"framework={cfg.framework!r}: `visionforge train` runs PyTorch models; use "
+            "visionforge.interop.model_call(..., framework='tensorflow') for Keras models"
+        )
+    kind = cfg.data.kind
+    if kind == "auto" and cfg.data.root:
+        kind = detect_layout(cfg.data.root)
+    task = cfg.task if cfg.task != "auto" else (
+        task_defaults(kind).task if kind != "auto" else "segmentation")
+    run_dir = new_run_dir(cfg.project_dir, task, cfg.name)
+    image_size = cfg.data.image_size or (task_defaults(kind).image_size if kind != "auto" else None)
+    data = prepare_data(cfg.data, run_dir, image_size)
+    if data.task != "signal":
+        cfg.data.image_size = data.input_size[-1]
+    cfg.data.kind = data.kind
+    cfg.task = data.task
+    name, default_kwargs = _resolve_defaults(cfg, data, echo)
+    kwargs = _model_kwargs(cfg, name, data, default_kwargs)
+    cfg.model.name = name
+    cfg.model.kwargs = kwargs
+    save_config(cfg, run_dir / "config.yaml")
+    atomic_write_json(run_dir / "dataset.json", data.summary)
+    echo(f"run dir: {run_dir}")
+
+    model = create_model(name, pretrained=cfg.model.pretrained, **kwargs)
+    bs, nw = cfg.data.batch_size, cfg.data.num_workers
+    train_loader = make_loader(data.train, bs, shuffle=True, num_workers=nw)
+    val_loader = make_loader(data.val, bs, shuffle=False, num_workers=nw) if data.val else None
+    trainer = Trainer(model, **build_trainer_kwargs(cfg, run_dir, data))
+    history = trainer.train(train_loader, val_loader)
+    result = RunResult(run_dir=run_dir, task=data.task, model_name=name, history=history,
+                       model_dir=getattr(trainer, "model_dir", None))
+
+    eval_data = data.test or data.val
+    if eval_data is not None:
+        result.metrics = evaluate_into_run_dir(
+            trainer.model, make_loader(eval_data, bs, shuffle=False, num_workers=nw), run_dir,
+            task=data.task, class_names=data.class_names,
+            split="test" if data.test is not None else "val",
+        )
+    if after_train is not None:
+        after_train(result, trainer, data)
+    result.seconds = time.perf_counter() - start
+    try:
+        from visionforge.evaluation import build_run_report
+
+        result.report = build_run_report(
+            run_dir, pdf=cfg.report_pdf, config=OmegaConf.to_container(cfg, resolve=True),
+            dataset=data.summary, runtimes={"total_seconds": round(result.seconds, 1)},
+        )
+    except Exception as exc:  # a broken report must not lose the trained model and metrics
+        _log.error("report generation failed (results are kept in %s): %s", run_dir, exc)
+    return result
+
+
+def evaluate_into_run_dir(
+    model: Any, loader: Any, run_dir: Path, *, task: str, class_names: list[str], split: str
+) -> dict[str, Any]:
+    """Evaluate ``model`` on ``loader``; write ``metrics.json`` and ``plots/`` into ``run_dir``."""
+    from visionforge.evaluation import Evaluator
+
+    evaluator = Evaluator(model, task=task, class_names=class_names)
+    metrics = evaluator.evaluate(loader)
+    metrics = {"split": split, **metrics}
+    evaluator.metrics = metrics
+    evaluator.save(run_dir)
+    return metrics

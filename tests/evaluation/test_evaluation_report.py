@@ -1,0 +1,150 @@
+"""Report HTML parsed for sections and embedded figures; PDF written; plots non-empty."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from visionforge.evaluation import build_run_report, plots, render_report
+from visionforge.evaluation.report import SECTIONS
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sections, self.images, self.text = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.sections.append(a.get("id"))
+        if tag == "img":
+            self.images.append(a)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(path):
+    p = _Collect()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
+HISTORY = {
+    "train_loss": [1.0, 0.7, 0.5],
+    "val_loss": [1.1, 0.8, 0.6],
+    "val_metrics": {"accuracy": [0.4, 0.6, 0.7]},
+    "lr": [1e-3, 5e-4, 1e-4],
+}
+METRICS = {
+    "task": "classification",
+    "accuracy": 0.75,
+    "f1_macro": 0.7,
+    "class_names": ["cat", "dog"],
+    "per_class": {"precision": [0.8, 0.7], "recall": [0.7, 0.8], "f1": [0.75, 0.75]},
+    "confusion_matrix": [[7, 3], [2, 8]],
+    "runtime": {"seconds": 0.5, "samples": 20},
+}
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    rd = tmp_path / "run"
+    (rd / "model").mkdir(parents=True)
+    (rd / "history.json").write_text(json.dumps(HISTORY))
+    (rd / "metrics.json").write_text(json.dumps(METRICS))
+    (rd / "model" / "model.json").write_text(
+        json.dumps(
+            {"name": "tiny", "kwargs": {}, "task": "classification", "class_names": ["cat", "dog"]}
+        )
+    )
+    plots.plot_confusion_matrix(
+        METRICS["confusion_matrix"], ["cat", "dog"], rd / "plots" / "confusion_matrix.png"
+    )
+    rng = np.random.default_rng(0)
+    plots.plot_classification_samples(
+        rng.random((3, 3, 16, 16)),
+        [0, 1, 1],
+        [0, 0, 1],
+        [0.9, 0.6, 0.8],
+        ["cat", "dog"],
+        rd / "plots" / "sample_predictions.png",
+    )
+    plots.plot_roc_curves(
+        rng.dirichlet([1, 1], 20),
+        rng.integers(0, 2, 20),
+        ["cat", "dog"],
+        rd / "plots" / "roc_curves.png",
+    )
+    return rd
+
+
+def test_build_run_report_sections_and_embedded_images(run_dir):
+    report = build_run_report(run_dir, pdf=True)
+    assert (run_dir / "plots" / "training_curves.png").is_file()  # drawn from history.json
+    parsed = _parse(report)
+    for section in SECTIONS:
+        if section != "explanations":
+            assert section in parsed.sections, section
+    assert "explanations" not in parsed.sections  # nothing was explained
+    alts = {img["alt"] for img in parsed.images}
+    assert {"training curves", "confusion matrix", "sample predictions", "roc curves"} <= alts
+    for img in parsed.images:
+        assert img["src"].startswith("data:image/png;base64,")
+        assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == PNG
+    text = " ".join(parsed.text)
+    assert "f1_macro" in text and "dog" in text and "torch" in text
+    pdf = run_dir / "report.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000
+
+
+def test_report_explanations_section_and_escaping(tmp_path, run_dir):
+    plots.plot_per_class_iou(
+        [0.5, float("nan")], None, tmp_path / "explanations" / "x_grad_cam.png"
+    )
+    out = render_report(
+        tmp_path / "r.html",
+        title="<script>alert(1)</script>",
+        config="model: resnet18\n",
+        explanations=[tmp_path / "explanations" / "x_grad_cam.png"],
+        explanation_notes=["attention: skipped (not a ViT)"],
+    )
+    parsed = _parse(out)
+    assert "explanations" in parsed.sections
+    assert "<script>" not in out.read_text().split("<body>")[1]
+    assert "attention: skipped (not a ViT)" in " ".join(parsed.text)
+
+
+def test_plots_written_and_non_empty(tmp_path):
+    rng = np.random.default_rng(1)
+    files = [
+        plots.plot_training_curves(HISTORY, tmp_path / "curves.png"),
+        plots.plot_confusion_matrix(rng.integers(0, 20, (12, 12)), None, tmp_path / "cm.png"),
+        plots.plot_per_class_iou(
+            [0.2, 0.9, float("nan")],
+            ["a", "b", "c"],
+            tmp_path / "iou.png",
+            dice=[0.3, 0.95, float("nan")],
+        ),
+        plots.plot_segmentation_samples(
+            rng.random((2, 3, 16, 16)),
+            rng.integers(0, 3, (2, 16, 16)),
+            rng.integers(0, 3, (2, 16, 16)),
+            ["bg", "x", "y"],
+            tmp_path / "seg.png",
+        ),
+        plots.plot_event_probabilities(
+            ["a", "b", "c"], [0.2, 0.7, 0.9], [False, True, True], tmp_path / "events.png"
+        ),
+    ]
+    for f in files:
+        assert f.read_bytes()[:8] == PNG and f.stat().st_size > 2000
+    with pytest.raises(ValueError, match="history"):
+        plots.plot_training_curves({}, tmp_path / "none.png")
