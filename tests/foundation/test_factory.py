@@ -46,7 +46,7 @@ def test_create_by_alias_records_spec(tiny_registered_model):
 
 def test_any_timm_name_works():
     model = create_model("resnet18", num_classes=3)
-    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 3)
     assert model.visionforge_spec["source"] == "timm"
 
 

@@ -33,10 +33,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _nntraining2(args: argparse.Namespace) -> int:
-    from visionforge.interop.nntraining2 import run_nntraining2_config
+    from visionforge.errors import ConfigError
+    from visionforge.interop.nntraining2 import is_nntraining2_config, run_nntraining2
+    from visionforge.io import read_json
+    from visionforge.workflows.run_dir import new_run_dir
 
-    result = run_nntraining2_config(args.config_file, overrides=args.overrides, kfold=args.kfold)
-    print(f"results in {result['run_dir']}")
+    try:
+        raw = read_json(args.config_file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    if not is_nntraining2_config(raw):
+        raise ConfigError(
+            f"{args.config_file}: a JSON config must be in nnTraining2's layout (a 'modelConfig' "
+            "object); visionforge's own configs are YAML"
+        )
+    overrides = {}
+    project_dir, name = "runs", None
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        if not _:
+            raise ConfigError(f"cannot parse argument {item!r}: expected key=value")
+        if key == "project_dir":
+            project_dir = value
+        elif key == "name":
+            name = value
+        else:
+            import yaml
+
+            overrides[key] = yaml.safe_load(value)
+    run_dir = new_run_dir(project_dir, "signal", name)
+    results = run_nntraining2(args.config_file, run_dir, kfold=args.kfold,
+                              overrides=overrides or None)
+    print(f"results in {run_dir} (testResults.json)")
+    for level in ("datapoint", "event"):
+        part = results.get(level) if isinstance(results, dict) else None
+        if isinstance(part, dict) and "tpr" in part:
+            print(f"{level:<9} tpr={part['tpr']:.3f} fpr={part['fpr']:.3f}")
     return 0
 
 

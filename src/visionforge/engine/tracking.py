@@ -55,6 +55,21 @@ def mlflow_logger(
     )
 
 
+def _tensorboard_without_tensorflow() -> None:
+    """Make TensorBoard use its bundled TF stub for writing event files.
+
+    TensorBoard imports a full TensorFlow when one is installed (our optional ``[tf]``
+    extra), which costs seconds per process and is not needed to write event files.
+    Making ``tensorboard.compat.notf`` importable is TensorBoard's own switch for
+    this (its ``//tensorboard/compat:no_tensorflow`` target).
+    """
+    import sys
+    import types
+
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+
 def build_loggers(
     output_dir: str | os.PathLike[str],
     loggers: Iterable[Any] = ("csv",),
@@ -66,6 +81,7 @@ def build_loggers(
     ``loggers`` holds names (``csv``, ``tensorboard``, ``mlflow``) and/or Lightning
     ``Logger`` instances. CSV and TensorBoard are always included.
     """
+    _tensorboard_without_tensorflow()
     from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
     out: list[Any] = [CSVLogger(save_dir=str(output_dir), name="logs", version="")]

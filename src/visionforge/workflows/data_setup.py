@@ -124,9 +124,48 @@ def _mask_classes(ds: Any) -> int:
     return top + 1
 
 
+def _presplit_segmentation(dc: Any, root: Path, image_size: int) -> PreparedData:
+    """``root/{train,val,test}/{images,masks}``: the user fixed the split (e.g. by region)."""
+    from visionforge.data import SegmentationDataset
+
+    common = {"channels": dc.channels, "on_bad_image": dc.on_bad_image}
+    scans = {s: SegmentationDataset(root / s / "images", root / s / "masks",
+                                    num_classes=dc.num_classes, **common)
+             for s in SPLIT_NAMES if (root / s / "images").is_dir()}
+    num_classes = dc.num_classes or max(_mask_classes(ds) for ds in scans.values())
+    preprocessing = IMAGENET_PREPROCESSING() if dc.normalize else {"input_range": [0, 1]}
+    train_tf, eval_tf = _image_transforms("segmentation", image_size, dc, preprocessing)
+    parts = {
+        s: SegmentationDataset(root / s / "images", root / s / "masks", num_classes=num_classes,
+                               transform=train_tf if s == "train" else eval_tf, validate=False,
+                               **common)
+        for s in scans
+    }
+    return _segmentation_data(parts.get("train"), parts.get("val"), parts.get("test"),
+                              num_classes, dc, image_size, preprocessing,
+                              {"root": str(root), "layout": "train/val/test folders",
+                               "split_sizes": {s: len(d) for s, d in scans.items()}})
+
+
+def _segmentation_data(train, val, test, num_classes, dc, image_size, preprocessing, summary):
+    if train is None:
+        raise DataError("segmentation data has no training pairs")
+    if num_classes < 2:
+        raise DataError("masks hold a single class; segmentation needs at least two")
+    summary["num_classes"] = num_classes
+    return PreparedData(
+        kind="segmentation", task="segmentation", train=train, val=val, test=test,
+        class_names=[str(i) for i in range(num_classes)], in_chans=dc.channels,
+        input_size=[dc.channels, image_size, image_size], preprocessing=preprocessing,
+        summary=summary,
+    )
+
+
 def _segmentation(dc: Any, root: Path | None, run_dir: Path, image_size: int) -> PreparedData:
     from visionforge.data import SegmentationDataset
 
+    if root is not None and (root / "train" / "images").is_dir() and not dc.images_dir:
+        return _presplit_segmentation(dc, root, image_size)
     images_dir = Path(dc.images_dir) if dc.images_dir else (root / "images" if root else None)
     masks_dir = Path(dc.masks_dir) if dc.masks_dir else (root / "masks" if root else None)
     if images_dir is None or masks_dir is None:
@@ -135,8 +174,6 @@ def _segmentation(dc: Any, root: Path | None, run_dir: Path, image_size: int) ->
     scan = SegmentationDataset(images_dir, masks_dir, num_classes=dc.num_classes,
                                channels=dc.channels, on_bad_image=dc.on_bad_image)
     num_classes = dc.num_classes or _mask_classes(scan)
-    if num_classes < 2:
-        raise DataError(f"{masks_dir}: masks hold a single class; segmentation needs at least two")
     preprocessing = IMAGENET_PREPROCESSING() if dc.normalize else {"input_range": [0, 1]}
     train_tf, eval_tf = _image_transforms("segmentation", image_size, dc, preprocessing)
     indices = _split_indices([0] * len(scan), _ratios(dc.splits), dc.seed)  # seeded, one stratum
@@ -153,14 +190,11 @@ def _segmentation(dc: Any, root: Path | None, run_dir: Path, image_size: int) ->
         ds.samples = scan.samples
         return Subset(ds, indices[split].tolist())
 
-    return PreparedData(
-        kind="segmentation", task="segmentation", train=build(train_tf, "train"),
-        val=build(eval_tf, "val"), test=build(eval_tf, "test"),
-        class_names=[str(i) for i in range(num_classes)], in_chans=dc.channels,
-        input_size=[dc.channels, image_size, image_size], preprocessing=preprocessing,
-        summary={"images": str(images_dir), "masks": str(masks_dir), "pairs": len(scan),
-                 "num_classes": num_classes,
-                 "split_sizes": {s: int(len(i)) for s, i in indices.items()}},
+    return _segmentation_data(
+        build(train_tf, "train"), build(eval_tf, "val"), build(eval_tf, "test"), num_classes, dc,
+        image_size, preprocessing,
+        {"images": str(images_dir), "masks": str(masks_dir), "pairs": len(scan),
+         "split_sizes": {s: int(len(i)) for s, i in indices.items()}},
     )
 
 

@@ -21,7 +21,8 @@ def _files(folder: Path, suffixes: set[str]) -> list[Path]:
 def detect_layout(root: str | os.PathLike[str]) -> str:
     """Return ``"segmentation"``, ``"folder"`` (classification), ``"osdb"`` or ``"signals"``.
 
-    Rules, in order: ``images/`` and ``masks/`` sub-folders -> segmentation pairs;
+    Rules, in order: ``images/`` and ``masks/`` sub-folders (also under ``train/``)
+    -> segmentation pairs;
     sub-folders holding images -> classification folders; ``*.json`` files -> OSDB events;
     ``.csv``/``.npy``/``.ts`` files -> generic signals.
     """
@@ -31,6 +32,8 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
     if not path.is_dir():
         raise DataError(f"data.root {path} is not a folder")
     if (path / "images").is_dir() and (path / "masks").is_dir():
+        return "segmentation"
+    if (path / "train" / "images").is_dir() and (path / "train" / "masks").is_dir():
         return "segmentation"
     subdirs = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
     if any(_files(d, IMAGE_SUFFIXES) for d in subdirs):

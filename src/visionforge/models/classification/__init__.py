@@ -23,6 +23,7 @@ from visionforge.models.classification import (  # noqa: F401  (imported to regi
     mobileone,
     regnet,
     resnet_mish,
+    small_cnn,
     swin,
     vit_hybrid,
 )
