@@ -91,3 +91,12 @@ def test_every_subcommand_has_help(capsys):
             main([name, "--help"])
         assert info.value.code == 0
         assert "usage: visionforge " + name in capsys.readouterr().out
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = (
+        "import sys; from visionforge.cli.main import build_parser; build_parser().format_help();"
+        "print(sorted(m for m in ('torch', 'timm', 'lightning', 'tensorflow') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"

@@ -202,6 +202,7 @@ def compose_config(
     groups, dotted = _split_overrides(overrides)
     schema = _schema()
     OmegaConf.set_struct(schema, True)
+    OmegaConf.set_struct(schema.model.kwargs, False)  # free-form constructor arguments
     sources: dict[str, str] = {}
 
     if config_file is not None:

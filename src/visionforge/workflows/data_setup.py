@@ -199,11 +199,11 @@ def _segmentation(dc: Any, root: Path | None, run_dir: Path, image_size: int) ->
 
 
 def _signals(dc: Any, root: Path, run_dir: Path, kind: str) -> PreparedData:
-    from visionforge.data import SignalDataset, load_series, split_by_event
+    from visionforge.data import SignalDataset, load_osdb_events, load_series, split_by_event
 
     if kind == "osdb":
         files = sorted(root.glob("*.json")) if root.is_dir() else [root]
-        ds = SignalDataset.from_osdb(files, window=dc.window, step=dc.step,
+        ds = SignalDataset.from_osdb(load_osdb_events(files), window=dc.window, step=dc.step,
                                      normalize="window" if dc.normalize else None)
         class_names = ["non-seizure", "seizure"][: ds.num_classes] if ds.num_classes <= 2 else (
             ds.class_names)

@@ -143,7 +143,7 @@ def run_demo(
     from visionforge.workflows.train import train_from_config
 
     project = Path(project_dir)
-    epochs = {"classification": 15, "segmentation": 40, **(epochs or {})}
+    epochs = {"classification": 15, "segmentation": 30, **(epochs or {})}
     out: dict[str, Any] = {}
     common = [f"project_dir={project}", "trainer=cpu", "data.augment=false", "seed=0",
               "trainer.early_stopping_patience=8"]

@@ -25,7 +25,8 @@ def print_summary(result: Any, echo: Any = print) -> None:
     """Print best metric, test metrics and where the outputs were written."""
     rows = [("run dir", str(result.run_dir)), ("task", result.task), ("model", result.model_name)]
     best = (result.history or {}).get("best", {})
-    rows += [(k, f"{v:.4f}") for k, v in best.items() if isinstance(v, int | float)]
+    rows += [(k if k.startswith(("best_", "val_")) else f"val {k}", f"{v:.4f}")
+             for k, v in best.items() if isinstance(v, int | float)]
     split = result.metrics.get("split", "test")
     rows += [(f"{split} {k}", f"{v:.4f}") for k, v in headline_metrics(result.metrics).items()]
     if result.model_dir:

@@ -114,13 +114,21 @@ def _auto_class_weights(data: Any) -> list[float] | None:
     return None
 
 
-def make_loader(dataset: Any, batch_size: int, *, shuffle: bool, num_workers: int = 0):
-    """A DataLoader with the data layer's defaults (pinned memory on CUDA, persistent workers)."""
+def make_loader(dataset: Any, batch_size: int, *, shuffle: bool, num_workers: int = 0,
+                seed: int | None = None):
+    """A DataLoader with the data layer's defaults (pinned memory on CUDA, persistent workers).
+
+    ``seed`` fixes the shuffling order (used for evaluation, so the sample-prediction plots
+    show a mix of classes rather than the first class of a sorted split).
+    """
+    import torch
     from torch.utils.data import DataLoader
 
     from visionforge.data import loader_kwargs
 
     kwargs = loader_kwargs(num_workers=num_workers)
+    if seed is not None:
+        kwargs["generator"] = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
 
 
@@ -213,6 +221,9 @@ def train_from_config(
     atomic_write_json(run_dir / "dataset.json", data.summary)
     echo(f"run dir: {run_dir}")
 
+    from visionforge.engine import set_seed
+
+    set_seed(cfg.seed)  # before building the model, so its initial weights follow the seed too
     model = create_model(name, pretrained=cfg.model.pretrained, **kwargs)
     bs, nw = cfg.data.batch_size, cfg.data.num_workers
     train_loader = make_loader(data.train, bs, shuffle=True, num_workers=nw)
@@ -225,7 +236,8 @@ def train_from_config(
     eval_data = data.test or data.val
     if eval_data is not None:
         result.metrics = evaluate_into_run_dir(
-            trainer.model, make_loader(eval_data, bs, shuffle=False, num_workers=nw), run_dir,
+            trainer.model, make_loader(eval_data, bs, shuffle=True, num_workers=nw, seed=cfg.seed),
+            run_dir,
             task=data.task, class_names=data.class_names,
             split="test" if data.test is not None else "val",
         )

@@ -41,6 +41,7 @@ FAMILIES: dict[str, FamilyInfo] = {
         FamilyInfo("maxvit", "transformer", 0.8),
         FamilyInfo("mobileone", "cnn", 1.5),
         FamilyInfo("dynamic_conv", "cnn", 1.2),
+        FamilyInfo("small_cnn", "cnn", 1.0),
     )
 }
 

@@ -46,13 +46,27 @@ class SmallCNN(nn.Module):
             nn.Flatten(),
         )
         self.num_features = chans[-1]
-        self.head = nn.Sequential(nn.Dropout(drop_rate), nn.Linear(chans[-1], num_classes))
+        self.drop_rate = drop_rate
+        self.head = self._make_head(num_classes)
 
+    def _make_head(self, num_classes: int) -> nn.Module:
+        if num_classes == 0:
+            return nn.Identity()
+        return nn.Sequential(nn.Dropout(self.drop_rate), nn.Linear(self.num_features, num_classes))
+
+    # timm's classifier interface, so training and export treat it like the other families
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features ``[B, num_features]`` (the pooling has no parameters)."""
         return self.backbone(x)
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.head(x)
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.head = self._make_head(num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
@@ -69,7 +83,16 @@ class SmallCNN(nn.Module):
     description="compact VGG-style CNN for small images (fast on CPU)",
 )
 def small_cnn(
-    num_classes: int = 10, in_chans: int = 3, width: int = 32, depth: int = 3, drop_rate: float = 0.2
+    num_classes: int = 10,
+    in_chans: int = 3,
+    img_size: int | None = None,
+    width: int = 32,
+    depth: int = 3,
+    drop_rate: float = 0.2,
 ) -> SmallCNN:
-    """A :class:`SmallCNN`; ``width`` channels in the first block, doubling per block."""
+    """A :class:`SmallCNN`; ``width`` channels in the first block, doubling per block.
+
+    ``img_size`` is accepted for a uniform interface and ignored: any input size works.
+    """
+    del img_size
     return SmallCNN(num_classes, in_chans, width, depth, drop_rate)
