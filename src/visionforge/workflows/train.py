@@ -151,6 +151,8 @@ def _model_kwargs(cfg: Any, name: str, data: Any, defaults_kwargs: dict[str, Any
             kwargs.setdefault("num_classes", n)
         if "in_chans" in accepted:
             kwargs.setdefault("in_chans", data.in_chans)
+        if "img_size" in accepted and data.task != "signal":  # transformers fix their grid
+            kwargs.setdefault("img_size", data.input_size[-1])
     else:  # a timm architecture
         kwargs.setdefault("num_classes", n)
         kwargs.setdefault("in_chans", data.in_chans)
