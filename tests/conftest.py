@@ -20,3 +20,45 @@ def _torch_defaults():
     torch.set_num_threads(1)
     torch.manual_seed(0)
     yield
+
+
+def _load_tiny_models():
+    """tests/export/vf_tiny_models.py: tiny registered models and model-dir builders."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "vf_tiny_models"
+    if name not in sys.modules:
+        path = Path(__file__).parent / "export" / "vf_tiny_models.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+# Small model dirs shared by the export, inference and serve tests (built once per session).
+@pytest.fixture(scope="session")
+def tiny_models():
+    return _load_tiny_models()
+
+
+@pytest.fixture(scope="session")
+def classifier_dir(tmp_path_factory, tiny_models):
+    return tiny_models.make_classifier_dir(tmp_path_factory.mktemp("tiny_cls") / "model")
+
+
+@pytest.fixture(scope="session")
+def seg_dir(tmp_path_factory, tiny_models):
+    return tiny_models.make_tiny_seg_dir(tmp_path_factory.mktemp("tiny_seg") / "model")
+
+
+@pytest.fixture(scope="session")
+def signal_dir(tmp_path_factory, tiny_models):
+    return tiny_models.make_signal_dir(tmp_path_factory.mktemp("tiny_sig") / "model")
+
+
+@pytest.fixture(scope="session")
+def multitask_dir(tmp_path_factory, tiny_models):
+    return tiny_models.make_multitask_dir(tmp_path_factory.mktemp("tiny_multi") / "model")

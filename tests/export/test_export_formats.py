@@ -108,10 +108,8 @@ def test_multitask_dict_outputs(multitask_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_codavision_deeplab_onnx_parity(tmp_path):
-    from vf_tiny_models import make_codavision_dir
-
-    mdir = make_codavision_dir(tmp_path / "coda", size=64)
+def test_codavision_deeplab_onnx_parity(tmp_path, tiny_models):
+    mdir = tiny_models.make_codavision_dir(tmp_path / "coda", size=64)
     report = export_model(mdir, formats="onnx", out_dir=tmp_path / "out")
     r = report["onnx"]
     assert r.status == "ok", r.reason

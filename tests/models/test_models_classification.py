@@ -39,7 +39,8 @@ def test_every_pipeline_family_is_registered():
     names = {model_entry(alias).name for alias in PIPELINE_ALIASES}
     assert len(names) == 15
     assert names <= set(CLASSIFIERS)
-    assert {model_entry(n).metadata["family"] for n in names} == set(FAMILIES)
+    # FAMILIES also lists small_cnn, a fast baseline that is not one of the pipeline's 15
+    assert {model_entry(n).metadata["family"] for n in names} == set(FAMILIES) - {"small_cnn"}
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
