@@ -100,3 +100,12 @@ def test_help_does_not_import_heavy_libraries():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_unknown_option_suggests_a_fix():
+    proc = subprocess.run([sys.executable, "-m", "visionforge", "train", "--confg", "x.yaml"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "did you mean --config" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "visionforge", "train", "--max-epochs", "3"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "key=value" in proc.stderr and "Traceback" not in proc.stderr

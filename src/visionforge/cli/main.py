@@ -46,8 +46,32 @@ class _Parser(argparse.ArgumentParser):
             close = difflib.get_close_matches(bad, choices, n=3, cutoff=0.5)
             if close:
                 message += f"\n  did you mean: {', '.join(close)}?"
+        elif message.startswith("unrecognized arguments:"):
+            message += self._option_hint(message.split(":", 1)[1].split())
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+    def _option_hint(self, unknown: list[str]) -> str:
+        options = set()
+        stack: list[argparse.ArgumentParser] = [self]
+        while stack:
+            parser = stack.pop()
+            for action in parser._actions:
+                options.update(action.option_strings)
+                if isinstance(action, argparse._SubParsersAction):
+                    stack.extend(action.choices.values())
+        hints = []
+        for arg in unknown:
+            if arg.startswith("--"):
+                close = difflib.get_close_matches(arg.split("=")[0], sorted(options), n=2, cutoff=0.85)
+                if close:
+                    hints.append(f"{arg}: did you mean {' or '.join(close)}?")
+                else:
+                    key = arg.lstrip("-").replace("-", "_")
+                    hints.append(f"{arg}: settings are key=value overrides, e.g. "
+                                 f"{key.split('=')[0]}=VALUE (see `visionforge config show`)")
+        return "".join(f"\n  {h}" for h in hints)
 
 
 def build_parser() -> argparse.ArgumentParser:
