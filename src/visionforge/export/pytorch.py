@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,12 +28,26 @@ def _run(model: torch.nn.Module, x: np.ndarray) -> list[np.ndarray]:
         return [v.float().numpy() for _, v in flatten_outputs(model(torch.from_numpy(x)))]
 
 
+def _same_weights(path: Path, model: torch.nn.Module) -> bool:
+    try:
+        state = load_state_dict_file(path)
+    except Exception:
+        return False
+    own = model.state_dict()
+    return set(state) == set(own) and all(torch.equal(state[k].cpu(), own[k].cpu()) for k in own)
+
+
 def _training_checkpoint(ctx: ExportContext) -> tuple[object, str]:
     # A run dir keeps the full training state (optimizer, schedulers, loops) beside model/.
-    for name in ("last.ckpt", "best.ckpt"):
+    # The model dir holds the best weights by default (or the last, or an EMA copy), so the
+    # checkpoint copied is the one whose weights are the model dir's.
+    others = []
+    for name in ("best.ckpt", "last.ckpt"):
         cand = ctx.model_dir.parent / "checkpoints" / name
         if cand.is_file():
-            return cand, f"copied from {cand}"
+            if _same_weights(cand, ctx.model):
+                return cand, f"copied from {cand}"
+            others.append(name)
     state = {f"model.{k}": v.detach().cpu() for k, v in ctx.model.state_dict().items()}
     ckpt = {
         "state_dict": state,
@@ -42,6 +57,9 @@ def _training_checkpoint(ctx: ExportContext) -> tuple[object, str]:
         "lr_schedulers": [],
         "visionforge_meta": ctx.meta,
     }
+    if others:
+        return ckpt, (f"the run's {', '.join(others)} hold other weights than the model dir "
+                      "(e.g. an EMA copy): wrote the model dir's weights in checkpoint form")
     return ckpt, "no training checkpoint beside the model dir: wrote the weights in checkpoint form"
 
 
