@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from visionforge.inference.files import expand_inputs
     from visionforge.inference.preprocess import load_image
     from visionforge.io import atomic_write_bytes, atomic_write_text
+    from visionforge.progress import progress
 
     files_args = [a for a in args.inputs if "=" not in a or Path(a).exists()]
     opts = parse_kv([a for a in args.inputs if a not in files_args], KEYS)
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         buf = io.StringIO()
         w = csv.writer(buf)
         probs_all = []
-        for i in range(0, len(files), pred.batch_size):
+        for i in progress(range(0, len(files), pred.batch_size), "predict"):
             chunk = files[i : i + pred.batch_size]
             probs = pred.predict([load_image(f) for f in chunk], layout="NHWC", tta=tta)
             probs_all.append(probs)
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     w = csv.writer(buf)
     w.writerow(["file", *names])
     total = np.zeros(n_cls, np.int64)
-    for f in files:
+    for f in progress(files, "segment"):
         img = load_image(f)
         labels = pred.predict([img], layout="NHWC", tta=tta)[0]
         png = io.BytesIO()

@@ -31,6 +31,7 @@ import numpy as np
 from visionforge.data.lazy import LazyImage
 from visionforge.errors import ConfigError, DataError
 from visionforge.io import atomic_write_json
+from visionforge.progress import progress
 
 __all__ = ["TilingResult", "make_tiles", "class_pixel_counts"]
 
@@ -205,7 +206,7 @@ def _simple(opened, out, size, overlap, min_fraction, unlabeled, val_fraction, r
     stride = size - overlap
     counts: dict[str, dict[int, int]] = {"train": {}, "val": {}}
     n = {"train": 0, "val": 0}
-    for k, (img, mask) in enumerate(opened):
+    for k, (img, mask) in progress(list(enumerate(opened)), "tiles"):
         if img.height < size or img.width < size:
             raise DataError(
                 f"{img.path} ({img.height}x{img.width}) is smaller than tile_size={size}"
@@ -367,7 +368,7 @@ def _modern(
         for i, r in enumerate(pool):
             by_class.setdefault(r.cls, []).append(i)
         got = dict.fromkeys(sorted(by_class), 0)  # pasted pixels per class over the whole split
-        for t in range(n):
+        for t in progress(range(n), f"{split} canvases"):
             canvas, labels = _canvas(
                 opened,
                 pool,

@@ -24,6 +24,7 @@ from visionforge.evaluation.classification_metrics import ClassificationMetrics
 from visionforge.evaluation.segmentation_metrics import SegmentationMetrics
 from visionforge.evaluation.signal_metrics import group_events, signal_metrics
 from visionforge.io import atomic_write_json
+from visionforge.progress import progress
 
 __all__ = ["Evaluator", "split_batch", "TASKS"]
 
@@ -153,7 +154,7 @@ class Evaluator:
         n_items, t0 = 0, time.perf_counter()
         task = self.task
         try:
-            for batch in loader:
+            for batch in progress(loader, "evaluate"):
                 parts = split_batch(batch)
                 x = torch.as_tensor(parts["x"]).to(self.device).float()
                 out = model(x)
