@@ -1,8 +1,21 @@
-"""TFLite (LiteRT) export through ``litert-torch``, run with the LiteRT interpreter."""
+"""TFLite (LiteRT) export, run with the LiteRT/TFLite interpreter.
+
+Two routes, tried in order:
+
+1. ``litert-torch`` (Google's maintained PyTorch -> LiteRT converter), for any model;
+2. for the models that have a layer-for-layer Keras twin in
+   :mod:`visionforge.interop.tensorflow` (``deeplabv3plus_codavision``, ``unet`` with a
+   ResNet encoder, ``deepepicnn``): the weights are transferred to the Keras model and
+   TensorFlow's own TFLite converter writes the file. This route needs only the ``[tf]``
+   extra, which shares our environment, while ``litert-torch`` currently does not.
+
+Either way the ``.tflite`` file is run by the interpreter and compared with PyTorch.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,12 +51,76 @@ def _interpreter_cls():
     return Interpreter
 
 
-@register_exporter("tflite", order=60, description="TFLite/LiteRT via litert-torch")
+KERAS_TWINS = ("deeplabv3plus_codavision", "unet", "deepepicnn")
+
+
+def _keras_twin(ctx: ExportContext) -> Any | None:
+    """The Keras twin of the model with its weights, or ``None`` when there is none."""
+    from visionforge.interop.tensorflow import tensorflow_available
+
+    name, kwargs = ctx.meta.get("name"), dict(ctx.meta.get("kwargs") or {})
+    if name not in KERAS_TWINS or not tensorflow_available():
+        return None
+    from visionforge.interop.tensorflow.models import (
+        build_deepepicnn,
+        build_deeplabv3plus,
+        build_unet,
+    )
+    from visionforge.interop.tensorflow.weights import torch_to_keras
+
+    shape = ctx.sample_shape
+    if name == "deeplabv3plus_codavision":
+        keras_model = build_deeplabv3plus(shape[1:], kwargs.get("num_classes", 5))
+    elif name == "unet":
+        backbone = str(kwargs.get("backbone", "resnet18"))
+        if not backbone.lower().startswith("resnet") or kwargs.get("encoder_kwargs"):
+            return None
+        keras_model = build_unet(
+            shape[1:], kwargs.get("num_classes", 2), in_chans=kwargs.get("in_chans", 3),
+            backbone=backbone, decoder_channels=kwargs.get("decoder_channels"),
+        )
+    else:
+        keras_model = build_deepepicnn(
+            kwargs.get("num_classes", 2), length=shape[-1], in_chans=kwargs.get("in_chans", 1),
+            dropout=kwargs.get("dropout", 0.025), conv_dropout=kwargs.get("conv_dropout", 0.0),
+        )
+    torch_to_keras(ctx.model, keras_model)
+    return keras_model
+
+
+def _export_via_keras(ctx: ExportContext, result: ExportResult, keras_model: Any) -> ExportResult:
+    from visionforge.interop.tensorflow.tflite import export_tflite as keras_tflite
+    from visionforge.interop.tensorflow.tflite import run_tflite
+
+    path = keras_tflite(keras_model, ctx.out_dir / "model.tflite", check=False)
+    result.set_file(path)
+    # Keras works channels-last: NCHW -> NHWC ([B, C, L] -> [B, L, C]) and back for the outputs.
+    to_last = (0, 2, 3, 1) if ctx.inputs.ndim == 4 else (0, 2, 1)
+    x = np.ascontiguousarray(ctx.inputs.transpose(to_last))
+
+    def run() -> list[np.ndarray]:
+        out = run_tflite(path, x)
+        return [out.transpose(0, 3, 1, 2) if out.ndim == 4 else out]
+
+    parity_result(result, ctx.reference, run(), TOLERANCE)
+    result.latency_ms = median_latency_ms(run)
+    result.extra.update({"batch": int(ctx.inputs.shape[0]), "route": "keras twin + TF converter",
+                         "input_layout": "NHWC" if ctx.inputs.ndim == 4 else "NLC"})
+    return result
+
+
+@register_exporter("tflite", order=60, description="TFLite/LiteRT via litert-torch or a Keras twin")
 def export_tflite(ctx: ExportContext) -> ExportResult:
-    """Convert with ``litert_torch.convert`` to ``model.tflite`` and check it (<= 1e-3)."""
+    """Write ``model.tflite`` and check it with the interpreter (<= 1e-3 max abs difference)."""
     result = ExportResult("tflite")
     if importlib.util.find_spec("litert_torch") is None:
-        result.status, result.reason = SKIPPED, NOT_INSTALLED
+        keras_model = _keras_twin(ctx)
+        if keras_model is not None:
+            return _export_via_keras(ctx, result, keras_model)
+        result.status, result.reason = SKIPPED, NOT_INSTALLED + (
+            f"; models {', '.join(KERAS_TWINS)} export through their Keras twins with the "
+            "[tf] extra instead"
+        )
         return result
     import litert_torch
 
