@@ -34,6 +34,8 @@ __all__ = [
     "get_framework",
     "set_framework",
     "resolve_device",
+    "best_available_device",
+    "mps_available",
 ]
 
 FRAMEWORKS = ("pytorch", "tensorflow")
@@ -233,22 +235,30 @@ class FrameworkConfig:
         return f"FrameworkConfig({items})"
 
 
+def mps_available() -> bool:
+    """True when PyTorch's Apple-silicon (MPS) backend can be used."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def best_available_device() -> str:
+    """What ``device="auto"`` means everywhere: CUDA > MPS > CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if mps_available() else "cpu"
+
+
 def resolve_device(device: str = "auto") -> str:
     """Map ``auto`` to the best available device (CUDA > MPS > CPU); validate others."""
     try:
         device = _parse_device(device)
     except ValueError as exc:
         raise ConfigError(f"invalid device {device!r}: {exc}") from None
-    if device != "auto":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+    return best_available_device() if device == "auto" else device
 
 
 # Process-wide framework choice made with set_framework(); None = not set explicitly.

@@ -15,6 +15,7 @@ import os
 
 import torch
 
+from visionforge.config.framework import best_available_device, mps_available
 from visionforge.errors import ConfigError
 
 __all__ = [
@@ -49,11 +50,6 @@ _TRUE = {"1", "true", "yes", "on", "auto", "mixed"}
 _FALSE = {"0", "false", "no", "off", "none", ""}
 
 
-def _mps_available() -> bool:
-    mps = getattr(torch.backends, "mps", None)
-    return bool(mps and mps.is_available())
-
-
 def resolve_device(device: str | torch.device | None = "auto") -> str:
     """Return a torch device string (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``).
 
@@ -69,9 +65,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> str:
         if env and env != "auto":
             value, source = env, "VISIONFORGE_DEVICE"
     if value == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        return "mps" if _mps_available() else "cpu"
+        return best_available_device()
     if value == "gpu" or value.startswith("gpu:"):
         value = "cuda" + value[3:]
     kind, _, index = value.partition(":")
@@ -90,7 +84,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> str:
             )
         return value
     if kind == "mps":
-        if not _mps_available():
+        if not mps_available():
             raise ConfigError(f"{source} asks for 'mps' but MPS is not available here; use cpu")
         return "mps"
     raise ConfigError(f"{source}: unknown device {value!r}; use auto, cpu, cuda, cuda:N or mps")
