@@ -66,23 +66,13 @@ def run_check(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
-def _parse_overrides(items: list[str]) -> dict[str, str]:
-    allowed = {"ratios", "seed", "out", "copy_to"}
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in allowed:
-            raise ConfigError(f"bad argument {item!r}; use key=value with key in {sorted(allowed)}")
-        out[key] = value
-    return out
-
-
 def run_split(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from visionforge.cli.options import parse_options
     from visionforge.data.splits import materialize, read_manifest, split_dataset
 
-    opts = _parse_overrides(args.overrides)
+    opts = parse_options(args.overrides, ("ratios", "seed", "out", "copy_to"), "data split")
     try:
         ratios = tuple(float(v) for v in opts.get("ratios", "0.8,0.1,0.1").split(","))
         seed = int(opts.get("seed", "0"))

@@ -29,23 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from visionforge.errors import ConfigError
+    from visionforge.cli.options import parse_options
 
-    project_dir, epochs = "runs/demo", {}
-    for item in args.overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"cannot parse argument {item!r}: expected key=value")
-        if key == "project_dir":
-            project_dir = value
-        elif key in ("epochs.classification", "epochs.segmentation"):
-            try:
-                epochs[key.split(".")[1]] = int(value)
-            except ValueError:
-                raise ConfigError(f"{key} must be an integer, got {value!r}") from None
-        else:
-            raise ConfigError(f"unknown demo option {key!r}; valid: project_dir, "
-                              "epochs.classification, epochs.segmentation")
+    opts = parse_options(args.overrides, {"project_dir": str, "epochs.classification": int,
+                                          "epochs.segmentation": int}, "demo")
+    project_dir = opts.pop("project_dir", "runs/demo")
+    epochs = {key.split(".")[1]: value for key, value in opts.items()}
     from visionforge.workflows.demo import run_demo
 
     jobs = (args.only,) if args.only else ("classification", "segmentation")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from visionforge.errors import ConfigError, DataError
+from visionforge.errors import DataError
 
 EXAMPLE = """example:
   visionforge evaluate runs/digits/model data/digits_test out=runs/digits/eval --pdf
@@ -16,24 +16,6 @@ options (key=value): out=DIR (default MODEL_DIR/../evaluation) batch_size=16 dev
   ignore_index=N num_samples=8"""
 
 _KEYS = {"out": str, "batch_size": int, "device": str, "ignore_index": int, "num_samples": int}
-
-
-def parse_overrides(items: list[str], allowed: dict[str, type], command: str) -> dict[str, Any]:
-    """``key=value`` strings -> typed dict; unknown keys raise ConfigError with the valid ones."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"{command}: expected key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        if key not in allowed:
-            raise ConfigError(f"{command}: unknown option {key!r}; valid: {', '.join(allowed)}")
-        try:
-            out[key] = allowed[key](value)
-        except ValueError:
-            raise ConfigError(
-                f"{command}: {key}={value!r} is not a valid {allowed[key].__name__}"
-            ) from None
-    return out
 
 
 def register(subparsers: Any) -> None:
@@ -135,11 +117,12 @@ def run(args: argparse.Namespace) -> int:
 
     from torch.utils.data import DataLoader
 
+    from visionforge.cli.options import parse_options
     from visionforge.evaluation import Evaluator
     from visionforge.evaluation.report import render_report
     from visionforge.models import load_model, read_model_meta
 
-    opts = parse_overrides(args.overrides, _KEYS, "evaluate")
+    opts = parse_options(args.overrides, _KEYS, "evaluate")
     model_dir = Path(args.model_dir)
     meta = read_model_meta(model_dir)
     out = Path(opts.get("out") or model_dir.resolve().parent / "evaluation")

@@ -62,7 +62,7 @@ def _target(value: str | None, class_names: list[str] | None) -> int | None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from visionforge.cli.evaluate_cmd import parse_overrides
+    from visionforge.cli.options import parse_options
     from visionforge.data.images import load_image
     from visionforge.data.transforms import eval_transforms
     from visionforge.evaluation.report import build_run_report, render_report
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from visionforge.models import load_model, read_model_meta
 
     paths = [s for s in args.items if "=" not in s or Path(s).exists()]
-    opts = parse_overrides([s for s in args.items if s not in paths], _KEYS, "explain")
+    opts = parse_options([s for s in args.items if s not in paths], _KEYS, "explain")
     model_dir = Path(args.model_dir)
     meta = read_model_meta(model_dir)
     if meta.get("task") == "signal":

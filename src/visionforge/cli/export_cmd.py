@@ -39,30 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_kv(items: list[str], keys: tuple[str, ...]) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> dict, refusing unknown keys with the valid ones listed."""
-    from visionforge.errors import ConfigError
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"expected key=value, got {item!r}; keys: {', '.join(keys)}")
-        k, v = item.split("=", 1)
-        if k not in keys:
-            import difflib
-
-            close = difflib.get_close_matches(k, keys, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown option {k!r}{hint}; keys: {', '.join(keys)}")
-        out[k] = v
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
+    from visionforge.cli.options import parse_options
     from visionforge.export import export_model
     from visionforge.models.model_dir import read_model_meta
 
-    opts = parse_kv(args.overrides, KEYS)
+    opts = parse_options(args.overrides, KEYS, "export")
     meta = read_model_meta(args.model_dir)
     calibration = validation = None
     if "calibration" in opts:

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from visionforge.cli.export_cmd import parse_kv
+    from visionforge.cli.options import parse_options
     from visionforge.inference import Predictor
     from visionforge.inference.files import expand_inputs
     from visionforge.inference.preprocess import load_image
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from visionforge.progress import progress
 
     files_args = [a for a in args.inputs if "=" not in a or Path(a).exists()]
-    opts = parse_kv([a for a in args.inputs if a not in files_args], KEYS)
+    opts = parse_options([a for a in args.inputs if a not in files_args], KEYS, "predict")
     files = expand_inputs(files_args)
     out = Path(opts.get("out", "predictions"))
     out.mkdir(parents=True, exist_ok=True)
