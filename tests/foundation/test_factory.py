@@ -113,3 +113,13 @@ def test_model_dir_errors(tmp_path):
         load_model(tmp_path)
     with pytest.raises(ConfigError, match="create_model"):
         save_model_dir(torch.nn.Linear(2, 2), tmp_path / "m")
+
+
+def test_is_registered_loads_the_builtins_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    code = ("from visionforge.models.factory import is_registered; "
+            "print(is_registered('small_cnn'), is_registered('DeepEpiCnn'), is_registered('nope'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "False"]

@@ -20,6 +20,7 @@ __all__ = [
     "create_model",
     "list_models",
     "model_entry",
+    "is_registered",
     "is_timm_model",
     "SPEC_ATTR",
 ]
@@ -82,6 +83,12 @@ def is_timm_model(name: str) -> bool:
     import timm
 
     return bool(timm.is_model(name))
+
+
+def is_registered(name: str) -> bool:
+    """True if ``name`` (or an alias) is a registered model; loads the built-ins and plugins first."""
+    _ensure_registered()
+    return name in MODELS
 
 
 def model_entry(name: str):

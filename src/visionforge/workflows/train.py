@@ -135,16 +135,15 @@ def make_loader(dataset: Any, batch_size: int, *, shuffle: bool, num_workers: in
 def _model_kwargs(cfg: Any, name: str, data: Any, defaults_kwargs: dict[str, Any]) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
-    from visionforge.models import model_entry
-    from visionforge.registry import MODELS
+    from visionforge.models.factory import is_registered, model_entry
 
     kwargs = dict(defaults_kwargs)
     kwargs.update(OmegaConf.to_container(cfg.model.kwargs, resolve=True) or {})
     n = len(data.class_names)
-    if name in MODELS:
-        task = model_entry(name).metadata.get("task")
-        factory = MODELS.get(name)
-        accepted = inspect.signature(factory).parameters
+    if is_registered(name):  # not `name in MODELS`: the built-ins may not be imported yet
+        entry = model_entry(name)
+        task = entry.metadata.get("task")
+        accepted = inspect.signature(entry.obj).parameters
         if task == "multitask":
             kwargs.setdefault("num_classes_segmentation", n)
         elif "num_classes" in accepted:
