@@ -62,3 +62,48 @@ def signal_dir(tmp_path_factory, tiny_models):
 @pytest.fixture(scope="session")
 def multitask_dir(tmp_path_factory, tiny_models):
     return tiny_models.make_multitask_dir(tmp_path_factory.mktemp("tiny_multi") / "model")
+
+
+# Generated OSDB-format seizure events (the format is public; no third-party data is shipped).
+@pytest.fixture(scope="session")
+def osdb_events():
+    """A factory of generated OSDB-format events (see :func:`make_osdb_events`)."""
+    return make_osdb_events
+
+
+def make_osdb_events(
+    n_seizure: int = 6, n_normal: int = 6, datapoints: int = 8, seed: int = 0
+) -> list[dict]:
+    """OSDB-format events: seizures have a strong 3 Hz oscillation, others are low noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    events = []
+    t = np.arange(125) / 25.0
+    for i in range(n_seizure + n_normal):
+        seizure = i < n_seizure
+        dps = []
+        for k in range(datapoints):
+            base = 1000 + rng.normal(0, 15, 125)
+            if seizure:
+                base = base + 400 * np.sin(2 * np.pi * 3.0 * (t + k * 5) + rng.uniform(0, 6))
+            dps.append(
+                {
+                    "dataTime": f"2024-01-01T00:{k:02d}:00Z",
+                    "rawData": base.round(1).tolist(),
+                    "hr": 80,
+                    "alarmState": 0,
+                }
+            )
+        events.append(
+            {
+                "id": 1000 + i,
+                "userId": 7,
+                "type": "seizure" if seizure else ("false alarm" if i % 2 else "nda"),
+                "subType": "tonic-clonic" if seizure else "",
+                "dataTime": "2024-01-01T00:00:00Z",
+                "sampleFreq": 25,
+                "datapoints": dps,
+            }
+        )
+    return events

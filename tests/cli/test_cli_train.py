@@ -38,25 +38,6 @@ def _seg_pairs(root, n=10, size=32):
     return root
 
 
-def _osdb_events(n_seizure=6, n_normal=6, datapoints=8):
-    rng = np.random.default_rng(0)
-    t = np.arange(125) / 25.0
-    events = []
-    for i in range(n_seizure + n_normal):
-        seizure = i < n_seizure
-        dps = []
-        for k in range(datapoints):
-            raw = 1000 + rng.normal(0, 15, 125)
-            if seizure:
-                raw = raw + 400 * np.sin(2 * np.pi * 3.0 * (t + k * 5))
-            dps.append({"dataTime": f"2024-01-01T00:{k:02d}:00Z", "rawData": raw.round(1).tolist(),
-                        "hr": 80, "alarmState": 0})
-        events.append({"id": 100 + i, "userId": 1, "type": "seizure" if seizure else "nda",
-                       "subType": "", "dataTime": "2024-01-01T00:00:00Z", "sampleFreq": 25,
-                       "datapoints": dps})
-    return events
-
-
 def _run_dir(project, task):
     dirs = sorted((project / task).iterdir())
     assert len(dirs) == 1
@@ -111,10 +92,10 @@ def test_train_segmentation_pairs_detects_task(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_train_osdb_signals(tmp_path):
+def test_train_osdb_signals(tmp_path, osdb_events):
     folder = tmp_path / "osdb"
     folder.mkdir()
-    (folder / "events.json").write_text(json.dumps(_osdb_events()))
+    (folder / "events.json").write_text(json.dumps(osdb_events()))
     project = tmp_path / "runs"
     assert main(["train", f"data.root={folder}", "trainer.max_epochs=3", "trainer=cpu",
                  "data.batch_size=8", f"project_dir={project}", "data.splits=[0.6,0.2,0.2]"]) == 0
@@ -130,8 +111,8 @@ def test_train_osdb_signals(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_nntraining2_json_config(tmp_path, capsys):
-    (tmp_path / "events.json").write_text(json.dumps(_osdb_events(5, 5)))
+def test_train_nntraining2_json_config(tmp_path, capsys, osdb_events):
+    (tmp_path / "events.json").write_text(json.dumps(osdb_events(5, 5)))
     config = {
         "osdbConfig": {"osdbFiles": ["events.json"]},
         "dataProcessing": {"window": 250, "step": 125, "testProp": 0.3, "validationProp": 0.2},
