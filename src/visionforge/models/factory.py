@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from visionforge.errors import UnknownNameError, WeightsError
+from visionforge.models.spec import SPEC_ATTR, set_model_spec
 from visionforge.registry import MODELS, load_plugins
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
     "SPEC_ATTR",
 ]
 
-SPEC_ATTR = "visionforge_spec"
 TASKS = ("classification", "segmentation", "multitask", "signal", "backbone")
 
 
@@ -39,6 +39,10 @@ def register_model(
     test_input: tuple[int, ...] = (3, 32, 32),
     overfit: bool = False,
     description: str = "",
+    input_contract: Any = None,
+    lr_multiplier: float = 1.0,
+    scheduler: str | None = None,
+    kind: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a model factory in :data:`visionforge.registry.MODELS`.
 
@@ -51,9 +55,22 @@ def register_model(
         test_input: per-sample input shape (without batch) for that tiny variant.
         overfit: include this model in the "overfit one batch" test (one per family).
         description: one line shown by ``visionforge models list``.
+        input_contract: the :class:`~visionforge.models.contract.InputContract` the model
+            expects (value range, mean/std, channel order, size, interpolation); default:
+            ImageNet-normalised RGB for image models, raw windows for signal models.
+        lr_multiplier: factor on the run's base learning rate that suits this family.
+        scheduler: the family's preferred LR scheduler name (used when the run names none).
+        kind: ``"cnn"``, ``"transformer"`` or ``"hybrid"`` (informational, for grouping).
     """
+    from visionforge.models.contract import InputContract, default_contract
+
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    contract = input_contract if input_contract is not None else default_contract(task)
+    if not isinstance(contract, InputContract):
+        raise TypeError(f"input_contract of {name!r} must be an InputContract")
+    if lr_multiplier <= 0:
+        raise ValueError(f"lr_multiplier of {name!r} must be positive, got {lr_multiplier}")
     return MODELS.register(
         name,
         aliases=aliases,
@@ -63,6 +80,10 @@ def register_model(
         test_input=tuple(test_input),
         overfit=overfit,
         description=description,
+        input_contract=contract,
+        lr_multiplier=float(lr_multiplier),
+        scheduler=scheduler,
+        kind=kind,
     )
 
 
@@ -191,5 +212,5 @@ def create_model(name: str, *, pretrained: bool | str | os.PathLike[str] = False
 
     if local_path is not None:
         load_weights(model, local_path)
-    setattr(model, SPEC_ATTR, {"name": canonical, "source": source, "kwargs": dict(kwargs)})
+    set_model_spec(model, canonical, source, kwargs)
     return model

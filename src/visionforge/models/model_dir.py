@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from torch import nn
 
 from visionforge.errors import ConfigError, WeightsError
 from visionforge.io import atomic_write, atomic_write_json, read_json
+from visionforge.models.spec import META_ATTR, model_contract, model_spec, registry_metadata
 
 __all__ = [
     "FORMAT_VERSION",
@@ -33,7 +35,6 @@ __all__ = [
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "model.json"
-META_ATTR = "visionforge_meta"
 
 
 def library_versions() -> dict[str, str]:
@@ -50,7 +51,7 @@ def library_versions() -> dict[str, str]:
 
 
 def _spec_of(model: nn.Module, name: str | None, kwargs: dict[str, Any] | None) -> dict[str, Any]:
-    spec = dict(getattr(model, "visionforge_spec", None) or {})
+    spec = model_spec(model)
     if name is not None:
         spec["name"] = name
     if kwargs is not None:
@@ -93,8 +94,10 @@ def save_model_dir(
             (defaults to the registry's task for the model).
         class_names: names in class-index order.
         input_size: per-sample input shape without batch, e.g. ``[3, 224, 224]`` or ``[1, 750]``.
-        preprocessing: how raw inputs become model inputs: ``{"input_range": [0, 1] | [0, 255],
-            "mean": [...] | None, "std": [...] | None}``; default ``[0, 1]`` range, no normalisation.
+        preprocessing: the model's input contract (an
+            :class:`~visionforge.models.contract.InputContract` or its dict form: value range,
+            mean/std, channel order, interpolation); default: the contract declared in the
+            model's registration (timm's ``pretrained_cfg`` for timm names).
         metrics: best/final metrics to record.
         name, kwargs: override the registry name / constructor arguments recorded on the model.
         extra: any further JSON-serialisable metadata.
@@ -105,12 +108,8 @@ def save_model_dir(
     out.mkdir(parents=True, exist_ok=True)
     spec = _spec_of(model, name, kwargs)
     if task is None and spec.get("source") == "visionforge":
-        from visionforge.models.factory import model_entry
-
-        try:
-            task = model_entry(spec["name"]).metadata.get("task")
-        except Exception:
-            task = None
+        task = registry_metadata(model).get("task")
+    contract = _contract_dict(model, preprocessing, task, input_size)
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "name": spec["name"],
@@ -120,8 +119,8 @@ def save_model_dir(
         "class_names": list(class_names) if class_names is not None else None,
         "num_classes": len(class_names) if class_names is not None else None,
         "input_size": list(input_size) if input_size is not None else None,
-        "input_layout": "NCL" if task == "signal" else "NCHW",
-        "preprocessing": preprocessing or {"input_range": [0, 1], "mean": None, "std": None},
+        "input_layout": contract["layout"],
+        "preprocessing": contract,
         "metrics": metrics or {},
         "versions": library_versions(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -134,6 +133,26 @@ def save_model_dir(
     model.train(was_training)
     atomic_write_json(out / META_FILE, meta)
     return out
+
+
+def _contract_dict(
+    model: nn.Module, preprocessing: Any, task: str | None, input_size: Any
+) -> dict[str, Any]:
+    from visionforge.models.contract import SIGNAL, InputContract
+
+    if isinstance(preprocessing, InputContract):
+        contract = preprocessing
+    elif preprocessing is not None:
+        contract = InputContract.from_dict(preprocessing)
+    elif task == "signal":
+        contract = SIGNAL
+    else:
+        contract = model_contract(model)
+    if task == "signal" and contract.layout != "NCL":
+        contract = replace(contract, layout="NCL", channel_order="any")
+    if input_size is not None:
+        contract = contract.with_size(input_size)
+    return contract.to_dict()
 
 
 def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:

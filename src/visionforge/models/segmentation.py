@@ -15,6 +15,7 @@ from torch import nn
 
 from visionforge.models.backbones._pretrained import PretrainedArg
 from visionforge.models.backbones.encoder import create_encoder
+from visionforge.models.contract import RAW_255
 from visionforge.models.decoders.deeplab import DeepLabV3PlusDecoder
 from visionforge.models.decoders.unet import UNetDecoder
 from visionforge.models.factory import register_model
@@ -169,6 +170,7 @@ class UNet(SegmentationModel):
     test_kwargs={"num_classes": 3},
     test_input=(3, 64, 64),
     description="CODAvision DeepLabV3+ (ResNet-50, RGB 0-255 input, BGR mean inside)",
+    input_contract=RAW_255.with_size((3, 512, 512)),
 )
 def deeplabv3plus_codavision(
     num_classes: int = 5, pretrained: PretrainedArg = False
