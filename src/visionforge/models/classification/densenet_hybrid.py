@@ -84,6 +84,9 @@ SIZES: dict[str, tuple[dict[str, Any] | str, int, int, int]] = {
     test_input=(3, 32, 32),
     overfit=True,
     description="DenseNet (timm) + transformer encoder; sizes tiny/small/base(densenet121)",
+    lr_multiplier=1.1,
+    scheduler="onecycle",
+    kind="hybrid",
 )
 def custom_densenet_hybrid(
     num_classes: int = 1000,
