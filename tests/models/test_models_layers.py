@@ -28,7 +28,7 @@ def test_cbam_with_few_channels():
 
 
 def test_aspp_shape_branches_and_batch_of_one():
-    aspp = ASPP(64, 16, rates=(1, 2, 3), dropout=0.1)
+    aspp = ASPP(64, 16, rates=(1, 2, 3), drop_rate=0.1)
     assert len(aspp.branches) == 4  # 1x1 + three atrous branches (+ pooling)
     assert [b[0].dilation[0] for b in aspp.branches[1:]] == [1, 2, 3]
     out = aspp(torch.randn(2, 64, 6, 6))

@@ -33,7 +33,7 @@ class DenseNetTransformer(nn.Module):
         depth: int,
         num_heads: int,
         mlp_ratio: float = 2.0,
-        dropout: float = 0.0,
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         self.cnn = cnn
@@ -43,7 +43,7 @@ class DenseNetTransformer(nn.Module):
             embed_dim,
             num_heads,
             dim_feedforward=int(embed_dim * mlp_ratio),
-            dropout=dropout,
+            dropout=drop_rate,
             activation="gelu",
             batch_first=True,
             norm_first=True,

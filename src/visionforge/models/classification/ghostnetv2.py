@@ -23,11 +23,19 @@ def _tiny(in_chans: int, **kwargs: Any) -> nn.Module:
     from timm.models.ghostnet import GhostNet
 
     return GhostNet(
-        cfgs=_TINY_CFGS, width=0.5, version="v2", in_chans=in_chans, num_classes=0, **kwargs
+        cfgs=_TINY_CFGS, width=0.5, version="v2", in_chans=in_chans, num_classes=0,
+        **{**_NO_INNER_DROP, **kwargs},
     )
 
 
-SIZES = {"tiny": _tiny, "small": "ghostnetv2_100", "base": "ghostnetv2_160"}
+# timm's GhostNet applies its own dropout (0.2) before its (removed) classifier; the
+# factory's drop_rate is applied once, by the BackboneHeadClassifier head
+_NO_INNER_DROP = {"drop_rate": 0.0}
+SIZES = {
+    "tiny": _tiny,
+    "small": ("ghostnetv2_100", _NO_INNER_DROP),
+    "base": ("ghostnetv2_160", _NO_INNER_DROP),
+}
 
 
 @register_model(
@@ -48,7 +56,6 @@ def custom_ghostnetv2(
     size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
     """GhostNetV2 classifier; ``img_size`` is accepted for a uniform signature (CNN)."""
-    kwargs.setdefault("drop_rate", 0.0)  # timm's GhostNet defaults to 0.2 inside its own head
     return build_classifier(
         "custom_ghostnetv2",
         SIZES,
