@@ -156,3 +156,20 @@ def test_schema_sections_are_generated_from_the_settings():
         got = {f.metadata["setting"]: f.default for f in dataclasses.fields(cls)}
         want = {f.name: f.default for f in section_fields(section)}
         assert got == want
+
+
+def test_lr_multiplier_setting_reaches_the_optimizer(tmp_path):
+    import visionforge as vf
+
+    train, val = _loaders()
+    model = vf.create_model("custom_swin_transformer", size="tiny", num_classes=2, img_size=16)
+    default = Trainer(model, max_epochs=1, output_dir=tmp_path / "a", device="cpu",
+                      progress=False, scheduler="none", lr=1e-3)
+    default.train(train, val)
+    assert [lr for _, lr in default.module.effective_lrs] == pytest.approx([0.7e-3] * len(default.module.effective_lrs))  # Swin 0.7x
+    cfg = compose_config(["optimizer.lr_multiplier=1.0", "scheduler.name=none"], env={}).cfg
+    settings = settings_from_config(cfg, output_dir=tmp_path / "b", device="cpu", progress=False,
+                                    max_epochs=1)
+    override = Trainer(model, settings=settings)
+    override.train(train, val)
+    assert [lr for _, lr in override.module.effective_lrs] == pytest.approx([1e-3] * len(override.module.effective_lrs))

@@ -171,6 +171,7 @@ class Trainer:
             weight_decay=s.weight_decay,
             momentum=s.momentum,
             lr_multipliers=s.lr_multipliers,
+            lr_multiplier=s.lr_multiplier,
             scheduler=s.scheduler_for(registry_metadata(self.model).get("scheduler")),
             scheduler_kwargs=dict(s.scheduler_kwargs or {}),
             monitor=s.monitor,
