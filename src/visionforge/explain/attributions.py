@@ -60,7 +60,10 @@ class VanillaSaliency(GradientAttribution):
         from captum.attr import Saliency
 
         return Saliency(self._forward).attribute(
-            inputs, target=targets.tolist(), abs=self.abs, additional_forward_args=self._extra(region)
+            inputs,
+            target=targets.tolist(),
+            abs=self.abs,
+            additional_forward_args=self._extra(region),
         )
 
 
