@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from visionforge.explain.base import (
     BaseExplainer,
@@ -112,12 +112,8 @@ class AttentionMaps(BaseExplainer):
         return [(m, make_hook(i)) for i, m in enumerate(self.modules)]
 
     def _attribute(
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
-        scores: torch.Tensor,
-        region: torch.Tensor | None,
-    ) -> dict[str, torch.Tensor]:
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> dict[str, Tensor]:
         if len(self.captured) != len(self.modules):
             raise NotApplicableError("not every attention block ran in the forward pass")
         layers = torch.stack([self.captured[i] for i in range(len(self.modules))], dim=1)
@@ -138,6 +134,6 @@ class AttentionMaps(BaseExplainer):
 
     def _postprocess(
         self, raw: dict[str, torch.Tensor], inputs: torch.Tensor, normalize: bool
-    ) -> dict[str, torch.Tensor]:
+    ) -> dict[str, Tensor]:
         rollout = super()._postprocess(raw["rollout_grid"], inputs, normalize=True)
         return {**raw, "rollout": rollout}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from visionforge.explain.base import BaseExplainer, register_explainer
 
@@ -51,12 +51,8 @@ class VanillaSaliency(GradientAttribution):
         self.abs = abs
 
     def _attribute(
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
-        scores: torch.Tensor,
-        region: torch.Tensor | None,
-    ) -> torch.Tensor:
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> Tensor:
         from captum.attr import Saliency
 
         return Saliency(self._forward).attribute(
@@ -92,12 +88,8 @@ class SmoothGrad(GradientAttribution):
         self.noise = noise
 
     def _attribute(
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
-        scores: torch.Tensor,
-        region: torch.Tensor | None,
-    ) -> torch.Tensor:
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> Tensor:
         from captum.attr import NoiseTunnel, Saliency
 
         flat = inputs.detach().reshape(inputs.shape[0], -1)
@@ -153,12 +145,8 @@ class IntegratedGradients(GradientAttribution):
         )
 
     def _attribute(
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
-        scores: torch.Tensor,
-        region: torch.Tensor | None,
-    ) -> torch.Tensor:
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> Tensor:
         from captum.attr import IntegratedGradients as CaptumIG
 
         attr, delta = CaptumIG(self._forward).attribute(

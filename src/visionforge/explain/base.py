@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from visionforge.errors import VisionforgeError
 from visionforge.registry import EXPLAINERS
@@ -115,11 +115,7 @@ class BaseExplainer:
         return []
 
     def _attribute(
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
-        scores: torch.Tensor,
-        region: torch.Tensor | None,
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
     ) -> Any:
         """The method itself. ``inputs``: a copy of the inputs that requires grad;
         ``targets``: ``[B]`` class indices; ``scores``: ``[B, C]`` per-class scores of the

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from visionforge.explain.base import BaseExplainer, Hook, NotApplicableError, register_explainer
 from visionforge.explain.layers import Reshape, _identity, find_target_layer
@@ -85,12 +85,8 @@ class GradCAM(BaseExplainer):
         return [(self.target_layer, keep)]
 
     def _attribute(
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
-        scores: torch.Tensor,
-        region: torch.Tensor | None,
-    ) -> torch.Tensor:
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> Tensor:
         if "act" not in self.captured:
             raise NotApplicableError("the target layer did not run in the forward pass")
         act = self.captured.pop("act")
