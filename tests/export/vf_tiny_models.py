@@ -70,13 +70,9 @@ if "_test_input_probe" not in MODELS:
 def make_probe_dir(path: Path, preprocessing, size: int = 8) -> Path:
     """A model dir of :class:`InputProbe` whose ``model.json`` records ``preprocessing``."""
     model = create_model("_test_input_probe", num_classes=3)
+    labels = {"task": "classification", "class_names": ["r", "g", "b"]}
     return save_model_dir(
-        model,
-        path,
-        task="classification",
-        class_names=["r", "g", "b"],
-        input_size=[3, size, size],
-        preprocessing=preprocessing,
+        model, path, input_size=[3, size, size], preprocessing=preprocessing, **labels
     )
 
 
