@@ -136,7 +136,7 @@ def export_model(
             exports every registered format (ExecuTorch only for signal models).
         quantize: ``"int8"`` adds INT8 ONNX models (dynamic; static when
             ``calibration_data`` is given); needs the ``onnx`` format (added if missing).
-        calibration_data: samples in the model's input range (not normalised): an array
+        calibration_data: RGB samples in the model's input range (not normalised): an array
             ``[N, C, H, W]``, a dataset of ``{"image", "label"|"mask"}`` dicts or ``(x, y)`` tuples.
         validation_data: same forms, with labels/masks, to measure the INT8 metric drop.
         batch_size: size of the smoke batch every artifact is checked on.
