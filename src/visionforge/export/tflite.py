@@ -85,8 +85,8 @@ def _keras_twin(ctx: ExportContext) -> Any | None:
             kwargs.get("num_classes", 2),
             length=shape[-1],
             in_chans=kwargs.get("in_chans", 1),
-            dropout=kwargs.get("dropout", 0.025),
-            conv_dropout=kwargs.get("conv_dropout", 0.0),
+            dropout=kwargs.get("drop_rate", 0.025),
+            conv_dropout=kwargs.get("conv_drop_rate", 0.0),
         )
     torch_to_keras(ctx.model, keras_model)
     return keras_model
