@@ -39,23 +39,19 @@ def model_transform(meta: dict[str, Any], task: str) -> Any:
 
     from visionforge.data.transforms import eval_transforms
 
+    from visionforge.models.contract import contract_from_meta
+
     size = meta.get("input_size")
-    pre = meta.get("preprocessing") or {}
+    contract = contract_from_meta(meta)  # range, channel order, mean/std as recorded
     base = eval_transforms(
         "segmentation" if task == "segmentation" else "classification",
         image_size=list(size[-2:]) if size and len(size) >= 3 else None,
         mean=None,
         std=None,
     )
-    scale = float((pre.get("input_range") or [0, 1])[1])
-    mean, std = pre.get("mean"), pre.get("std")
-
     def transform(sample: dict[str, Any]) -> dict[str, Any]:
         sample = base(sample)
-        img = torch.as_tensor(sample["image"]).float() * scale
-        if mean is not None and std is not None:
-            img = (img - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
-        sample["image"] = img
+        sample["image"] = contract.apply(torch.as_tensor(sample["image"]).float())
         return sample
 
     return transform
