@@ -253,7 +253,7 @@ class Evaluator:
     def _collect(self, task: str, acc: _Accumulated) -> dict[str, Any]:
         """The metrics dict of the task; fills ``self.artifacts`` with what the plots need."""
         result: dict[str, Any] = {"task": task}
-        self.artifacts = {"samples": acc.samples, "contract": self.contract}
+        self.artifacts = {"samples": acc.samples}
         if acc.cls_m is not None:
             cls = acc.cls_m.compute()
             self.artifacts.update(
