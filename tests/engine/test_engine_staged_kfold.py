@@ -71,3 +71,41 @@ def test_engine_kfold_nested(tmp_path, fast):
     )
     assert all("inner_fold_chosen" in f for f in summary["folds"])
     assert (tmp_path / "fold_0/inner_1/checkpoints/last.ckpt").is_file()
+
+
+def test_engine_staged_saves_the_best_stage_as_model_dir(tmp_path, cls_loaders, fast):
+    from visionforge.models import create_model, load_model
+
+    train, val = cls_loaders
+    model = create_model("small_cnn", num_classes=2, width=8, depth=2)
+    result = train_staged(
+        model, train, val, head_epochs=1, finetune_epochs=1, output_dir=tmp_path, **fast
+    )
+    meta = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert meta["metrics"]["best_stage"] == result["best_stage"]
+    assert meta["metrics"]["best_val_loss"] == result["best_score"]
+    stage_dir = {"head": "stage1_head", "finetune": "stage2_finetune"}[result["best_stage"]]
+    best = model_state_from_checkpoint(next((tmp_path / stage_dir).rglob("best*.ckpt")))
+    loaded = load_model(tmp_path / "model")
+    for k, v in best.items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+
+
+def test_engine_kfold_staged(tmp_path, fast):
+    x, y = cls_tensors(24)
+    summary = run_kfold(
+        TinyCNN,
+        TensorDataset(x, y),
+        k=2,
+        staged=True,
+        staged_kwargs={"head_epochs": 1, "finetune_epochs": 1},
+        batch_size=8,
+        output_dir=tmp_path,
+        verbose=False,
+        **fast,
+    )
+    assert summary["staged"] and len(summary["folds"]) == 2
+    for i in range(2):
+        assert (tmp_path / f"fold_{i}" / "stage1_head").is_dir()
+        assert (tmp_path / f"fold_{i}" / "stage2_finetune").is_dir()
+    assert 0.0 <= summary["mean"]["accuracy"] <= 1.0

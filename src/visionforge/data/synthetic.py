@@ -28,8 +28,43 @@ def _check(num_samples: int, image_size: int, num_classes: int) -> None:
         )
 
 
+class _DummyDataset(Dataset):
+    """What both dummy datasets share: size checks, per-index generators and the transform.
+
+    Subclasses draw sample ``index`` in :meth:`_draw` from its own generator.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        image_size: int,
+        num_classes: int,
+        channels: int,
+        seed: int,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    ) -> None:
+        _check(num_samples, image_size, num_classes)
+        self.num_samples, self.image_size = num_samples, image_size
+        self.num_classes, self.channels, self.seed = num_classes, channels, seed
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self.num_samples:
+            raise IndexError(index)
+        sample = self._draw(index, _generator(self.seed, index))
+        if self.transform is not None:
+            sample = self.transform(sample)
+        return finish_sample(sample)
+
+    def _draw(self, index: int, g: torch.Generator) -> dict[str, Any]:
+        raise NotImplementedError
+
+
 @DATASETS.register("dummy_classification", aliases=("DummyClassificationDataset",))
-class DummyClassificationDataset(Dataset):
+class DummyClassificationDataset(_DummyDataset):
     """Noise images whose class sets a colour tint and a bright square position.
 
     Yields ``{"image": float32 [C, S, S] in [0, 1], "label": int64}``; sample ``i``
@@ -45,20 +80,11 @@ class DummyClassificationDataset(Dataset):
         seed: int = 0,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
-        _check(num_samples, image_size, num_classes)
-        self.num_samples, self.image_size = num_samples, image_size
-        self.num_classes, self.channels, self.seed = num_classes, channels, seed
-        self.transform = transform
+        super().__init__(num_samples, image_size, num_classes, channels, seed, transform)
         self.classes = [f"class_{i}" for i in range(num_classes)]
         self.targets = [i % num_classes for i in range(num_samples)]
 
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < self.num_samples:
-            raise IndexError(index)
-        g = _generator(self.seed, index)
+    def _draw(self, index: int, g: torch.Generator) -> dict[str, Any]:
         label = self.targets[index]
         s, c = self.image_size, self.channels
         img = 0.35 * torch.rand(c, s, s, generator=g)
@@ -71,14 +97,11 @@ class DummyClassificationDataset(Dataset):
         q = max(s // 4, 1)
         row, col = divmod(label % 4, 2)
         img[:, row * s // 2 : row * s // 2 + q, col * s // 2 : col * s // 2 + q] += 0.4
-        sample = to_sample(img.clamp_(0, 1), label=label)
-        if self.transform is not None:
-            sample = self.transform(sample)
-        return finish_sample(sample)
+        return to_sample(img.clamp_(0, 1), label=label)
 
 
 @DATASETS.register("dummy_segmentation", aliases=("DummySegmentationDataset",))
-class DummySegmentationDataset(Dataset):
+class DummySegmentationDataset(_DummyDataset):
     """Noise images with random rectangles; each class has its own colour.
 
     Yields ``{"image": float32 [C, S, S], "mask": int64 [S, S]}`` with class 0 as
@@ -95,22 +118,13 @@ class DummySegmentationDataset(Dataset):
         shapes_per_image: int = 3,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
-        _check(num_samples, image_size, num_classes)
-        self.num_samples, self.image_size = num_samples, image_size
-        self.num_classes, self.channels, self.seed = num_classes, channels, seed
+        super().__init__(num_samples, image_size, num_classes, channels, seed, transform)
         self.shapes_per_image = shapes_per_image
-        self.transform = transform
         self.class_names = ["background"] + [f"class_{i}" for i in range(1, num_classes)]
         g = torch.Generator().manual_seed(seed)
         self._colours = torch.rand(num_classes, channels, generator=g)
 
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < self.num_samples:
-            raise IndexError(index)
-        g = _generator(self.seed, index)
+    def _draw(self, index: int, g: torch.Generator) -> dict[str, Any]:
         s = self.image_size
         mask = torch.zeros(s, s, dtype=torch.int64)
         for _ in range(self.shapes_per_image if self.num_classes > 1 else 0):
@@ -120,7 +134,4 @@ class DummySegmentationDataset(Dataset):
             mask[y : y + h, x : x + w] = cls
         img = self._colours[mask].permute(2, 0, 1) * 0.8
         img += 0.2 * torch.rand(self.channels, s, s, generator=g)
-        sample = to_sample(img.clamp_(0, 1), mask)
-        if self.transform is not None:
-            sample = self.transform(sample)
-        return finish_sample(sample)
+        return to_sample(img.clamp_(0, 1), mask)

@@ -105,6 +105,17 @@ def _save_tile(path_stem: Path, array: np.ndarray) -> None:
     os.replace(tmp, target)
 
 
+def _write_pair(
+    split_dir: Path, name: str, image: np.ndarray, labels: np.ndarray, counts: dict[int, int]
+) -> None:
+    """Save one tile and its mask under ``split_dir/{images,masks}`` and count its classes."""
+    _save_tile(split_dir / "images" / name, image)
+    _save_tile(
+        split_dir / "masks" / name, labels.astype(np.uint8 if labels.max() < 256 else np.uint16)
+    )
+    _add_counts(counts, labels)
+
+
 def _open_pairs(
     pairs: Sequence[tuple[str | os.PathLike[str], str | os.PathLike[str]]],
 ) -> list[tuple[LazyImage, LazyImage]]:
@@ -170,19 +181,10 @@ def make_tiles(
         else:
             if not 0 < fill_threshold <= 1:
                 raise ConfigError(f"fill_threshold must be in (0, 1], got {fill_threshold}")
-            n, after = _modern(
-                opened,
-                out,
-                tile_size,
-                unlabeled,
-                val_fraction,
-                rng,
-                num_tiles,
-                fill_threshold,
-                background_class,
-                fill_value,
-                max_pastes,
+            canvas = _CanvasSettings(
+                tile_size, fill_threshold, background_class, fill_value, max_pastes
             )
+            n, after = _modern(opened, out, canvas, unlabeled, val_fraction, num_tiles, rng)
         max_window = max(max(i.max_window_pixels, m.max_window_pixels) for i, m in opened)
         result = TilingResult(
             out_dir=out,
@@ -219,11 +221,7 @@ def _simple(opened, out, size, overlap, min_fraction, unlabeled, val_fraction, r
                     continue
                 split = "val" if rng.random() < val_fraction else "train"
                 name = f"{k:03d}_{img.path.stem}_y{y}_x{x}"
-                _save_tile(out / split / "images" / name, img.read(y, x, size, size))
-                _save_tile(
-                    out / split / "masks" / name, m.astype(np.uint8 if m.max() < 256 else np.uint16)
-                )
-                _add_counts(counts[split], m)
+                _write_pair(out / split, name, img.read(y, x, size, size), m, counts[split])
                 n[split] += 1
     if n["train"] + n["val"] == 0:
         raise DataError(
@@ -299,14 +297,24 @@ def _augment(img: np.ndarray, obj: np.ndarray, rng: np.random.Generator):
     return arr.astype(img.dtype), o[0].numpy().astype(bool)
 
 
-def _canvas(
-    opened, pool, by_class, got, size, rng, fill_threshold, background_class, fill_value, max_pastes
-):
+@dataclass(frozen=True)
+class _CanvasSettings:
+    """How a modern-mode canvas is composed (see :func:`make_tiles`)."""
+
+    size: int
+    fill_threshold: float
+    background_class: int
+    fill_value: float
+    max_pastes: int
+
+
+def _canvas(opened, pool, by_class, got, rng, settings: _CanvasSettings):
+    size = settings.size
     img0 = opened[0][0]
-    canvas = np.full((size, size, img0.channels), fill_value, dtype=img0.dtype)
+    canvas = np.full((size, size, img0.channels), settings.fill_value, dtype=img0.dtype)
     labels = np.full((size, size), -1, dtype=np.int64)
-    for _ in range(max_pastes):
-        if np.mean(labels >= 0) >= fill_threshold:
+    for _ in range(settings.max_pastes):
+        if np.mean(labels >= 0) >= settings.fill_threshold:
             break
         cls = min(got, key=lambda c: (got[c], c))  # the class with the fewest pixels so far
         region = pool[by_class[cls][int(rng.integers(len(by_class[cls])))]]
@@ -325,23 +333,12 @@ def _canvas(
         canvas[y : y + ph, x : x + pw][free] = patch[free]
         labels[y : y + ph, x : x + pw][free] = cls
         got[cls] += int(free.sum()) or 1  # a paste that landed nowhere still counts, no livelock
-    labels[labels < 0] = background_class
+    labels[labels < 0] = settings.background_class
     return canvas, labels
 
 
-def _modern(
-    opened,
-    out,
-    size,
-    unlabeled,
-    val_fraction,
-    rng,
-    num_tiles,
-    fill_threshold,
-    background_class,
-    fill_value,
-    max_pastes,
-):
+def _modern(opened, out, settings: _CanvasSettings, unlabeled, val_fraction, num_tiles, rng):
+    size = settings.size
     # regions come from half-tile blocks so one paste never covers more than ~1/4 canvas,
     # which lets the rarest-class-first rule actually balance the classes
     regions = _find_regions(opened, max(size // 2, 4), unlabeled)
@@ -356,7 +353,7 @@ def _modern(
             pools["val" if j < n_val else "train"].append(cls_regions[i])
     if num_tiles is None:
         annotated = sum(r.pixels for r in pools["train"])
-        num_tiles = max(1, round(annotated / (size * size * fill_threshold)))
+        num_tiles = max(1, round(annotated / (size * size * settings.fill_threshold)))
     counts = {
         "train": num_tiles,
         "val": max(1, round(num_tiles * val_fraction)) if pools["val"] else 0,
@@ -369,23 +366,6 @@ def _modern(
             by_class.setdefault(r.cls, []).append(i)
         got = dict.fromkeys(sorted(by_class), 0)  # pasted pixels per class over the whole split
         for t in progress(range(n), f"{split} canvases"):
-            canvas, labels = _canvas(
-                opened,
-                pool,
-                by_class,
-                got,
-                size,
-                rng,
-                fill_threshold,
-                background_class,
-                fill_value,
-                max_pastes,
-            )
-            name = f"canvas_{t:05d}"
-            _save_tile(out / split / "images" / name, canvas)
-            _save_tile(
-                out / split / "masks" / name,
-                labels.astype(np.uint8 if labels.max() < 256 else np.uint16),
-            )
-            _add_counts(after[split], labels)
+            canvas, labels = _canvas(opened, pool, by_class, got, rng, settings)
+            _write_pair(out / split, f"canvas_{t:05d}", canvas, labels, after[split])
     return counts, after

@@ -92,88 +92,127 @@ def run_kfold(
     """
     from sklearn.model_selection import StratifiedKFold
 
-    from visionforge.engine.trainer import Trainer, default_mode
-    from visionforge.io import atomic_write_json
+    from visionforge.engine.trainer import default_mode
 
     if k < 2:
         raise ConfigError(f"k-fold needs k >= 2, got k={k}")
     y = np.asarray(labels) if labels is not None else dataset_labels(dataset)
     if len(y) != len(dataset):
         raise DataError(f"{len(y)} labels for {len(dataset)} samples")
-    out = Path(output_dir)
     monitor = trainer_kwargs.get("monitor", "val_loss")
-    mode = trainer_kwargs.get("mode") or default_mode(monitor)
-
-    def loader(idx: np.ndarray, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            Subset(dataset, idx.tolist()),
-            batch_size=batch_size,
-            shuffle=shuffle,
-            num_workers=num_workers,
-        )
-
-    def fit_one(train_idx: np.ndarray, val_idx: np.ndarray, run_dir: Path) -> tuple[Trainer, Any]:
-        model = model_fn()
-        kw = {"seed": seed, **trainer_kwargs}
-        if staged:
-            from visionforge.engine.staged import train_staged
-
-            hist = train_staged(
-                model,
-                loader(train_idx, True),
-                loader(val_idx, False),
-                output_dir=run_dir,
-                **{**kw, **(staged_kwargs or {})},
-            )
-            trainer = Trainer(model, output_dir=run_dir, **{**kw, "save_model": False})
-            return trainer, hist.get("best_score")
-        trainer = Trainer(model, output_dir=run_dir, **kw)
-        hist = trainer.train(loader(train_idx, True), loader(val_idx, False))
-        return trainer, hist.get("best", {}).get(f"best_{monitor}")
-
+    fitter = _FoldFitter(
+        model_fn,
+        dataset,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        staged_kwargs=staged_kwargs if staged else None,
+        trainer_kwargs={"seed": seed, **trainer_kwargs},
+        monitor=monitor,
+        mode=trainer_kwargs.get("mode") or default_mode(monitor),
+    )
+    out = Path(output_dir)
     outer = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     folds: list[dict[str, Any]] = []
     for i, (train_idx, test_idx) in enumerate(outer.split(np.zeros(len(y)), y)):
         fold_dir = out / f"fold_{i}"
+        chosen = None
         if nested:
-            inner = StratifiedKFold(n_splits=inner_k, shuffle=True, random_state=seed)
-            best: tuple[Any, Any, int] | None = None
-            for j, (a, b) in enumerate(inner.split(np.zeros(len(train_idx)), y[train_idx])):
-                trainer, score = fit_one(train_idx[a], train_idx[b], fold_dir / f"inner_{j}")
-                if best is None or (
-                    score is not None
-                    and (best[1] is None or (score < best[1] if mode == "min" else score > best[1]))
-                ):
-                    best = (trainer, score, j)
-            assert best is not None
-            trainer, chosen = best[0], best[2]
+            trainer, chosen = fitter.fit_nested(train_idx, y[train_idx], inner_k, seed, fold_dir)
         else:
-            trainer, _ = fit_one(train_idx, test_idx, fold_dir)
-            chosen = None
-        metrics = trainer.evaluate(loader(test_idx, False))
+            trainer, _ = fitter.fit(train_idx, test_idx, fold_dir)
         entry = {
             "fold": i,
             "n_train": int(len(train_idx)),
             "n_test": int(len(test_idx)),
-            "metrics": metrics,
+            "metrics": trainer.evaluate(fitter.loader(test_idx, False)),
         }
         if chosen is not None:
             entry["inner_fold_chosen"] = chosen
         folds.append(entry)
+    summary = {"k": k, "seed": seed, "nested": nested, "staged": staged, "folds": folds}
+    return _write_summary(summary, out, verbose)
 
-    mean, std = _summarise(folds)
-    summary = {
-        "k": k,
-        "seed": seed,
-        "nested": nested,
-        "staged": staged,
-        "folds": folds,
-        "mean": mean,
-        "std": std,
-    }
+
+def _write_summary(summary: dict[str, Any], out: Path, verbose: bool) -> dict[str, Any]:
+    """Add ``mean``/``std`` and the table to ``summary``; write and (``verbose``) print it."""
+    from visionforge.io import atomic_write_json
+
+    summary["mean"], summary["std"] = _summarise(summary["folds"])
     summary["table"] = format_summary_table(summary)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "kfold_summary.json", summary)
     if verbose:
         print(summary["table"])
     return summary
+
+
+class _FoldFitter:
+    """Trains one fresh model on given sample indices (plain or staged) for :func:`run_kfold`."""
+
+    def __init__(
+        self,
+        model_fn: Callable[[], nn.Module],
+        dataset: Any,
+        *,
+        batch_size: int,
+        num_workers: int,
+        staged_kwargs: dict[str, Any] | None,
+        trainer_kwargs: dict[str, Any],
+        monitor: str,
+        mode: str,
+    ) -> None:
+        self.model_fn, self.dataset = model_fn, dataset
+        self.batch_size, self.num_workers = batch_size, num_workers
+        # None: plain training; a dict (possibly empty): train_staged with these keywords
+        self.staged_kwargs = staged_kwargs
+        self.trainer_kwargs, self.monitor, self.mode = trainer_kwargs, monitor, mode
+
+    def loader(self, idx: np.ndarray, shuffle: bool) -> DataLoader:
+        """A loader over the samples ``idx`` of the dataset."""
+        return DataLoader(
+            Subset(self.dataset, idx.tolist()),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+        )
+
+    def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, run_dir: Path) -> tuple[Any, Any]:
+        """Train on ``train_idx`` validating on ``val_idx``; returns (trainer, best score)."""
+        from visionforge.engine.trainer import Trainer
+
+        model = self.model_fn()
+        kw = self.trainer_kwargs
+        if self.staged_kwargs is not None:
+            from visionforge.engine.staged import train_staged
+
+            hist = train_staged(
+                model,
+                self.loader(train_idx, True),
+                self.loader(val_idx, False),
+                output_dir=run_dir,
+                **{**kw, **self.staged_kwargs},
+            )
+            # a Trainer around the already trained model, for trainer.evaluate on the test fold
+            trainer = Trainer(model, output_dir=run_dir, **{**kw, "save_model": False})
+            return trainer, hist.get("best_score")
+        trainer = Trainer(model, output_dir=run_dir, **kw)
+        hist = trainer.train(self.loader(train_idx, True), self.loader(val_idx, False))
+        return trainer, hist.get("best", {}).get(f"best_{self.monitor}")
+
+    def fit_nested(
+        self, train_idx: np.ndarray, y: np.ndarray, inner_k: int, seed: int, fold_dir: Path
+    ) -> tuple[Any, int]:
+        """Split ``train_idx`` into ``inner_k`` stratified folds, train on each and return the
+        trainer with the best validation score and its inner fold index."""
+        from sklearn.model_selection import StratifiedKFold
+
+        from visionforge.engine.staged import better_score
+
+        inner = StratifiedKFold(n_splits=inner_k, shuffle=True, random_state=seed)
+        best: tuple[Any, Any, int] | None = None
+        for j, (a, b) in enumerate(inner.split(np.zeros(len(train_idx)), y)):
+            trainer, score = self.fit(train_idx[a], train_idx[b], fold_dir / f"inner_{j}")
+            if best is None or better_score(score, best[1], self.mode):
+                best = (trainer, score, j)
+        assert best is not None
+        return best[0], best[2]

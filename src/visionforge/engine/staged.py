@@ -13,7 +13,7 @@ from visionforge.engine.checkpoint import model_state_from_checkpoint
 from visionforge.engine.trainer import Trainer, default_mode
 from visionforge.errors import ConfigError
 
-__all__ = ["train_staged", "freeze", "unfreeze"]
+__all__ = ["train_staged", "freeze", "unfreeze", "better_score"]
 
 _log = logging.getLogger(__name__)
 
@@ -30,7 +30,9 @@ def unfreeze(module: nn.Module) -> None:
         p.requires_grad_(True)
 
 
-def _better(a: float | None, b: float | None, mode: str) -> bool:
+def better_score(a: float | None, b: float | None, mode: str) -> bool:
+    """True if score ``a`` beats ``b`` under ``mode`` (``min``/``max``); a missing score never
+    wins and any score beats a missing one."""
     if a is None:
         return False
     if b is None:
@@ -69,6 +71,10 @@ def train_staged(
     Returns ``{"head": history, "finetune": history, "best_stage": name, "best_score": x}``.
     Extra keywords go to both stages' :class:`Trainer`.
     """
+    # imported here: the models package is heavy and imports parts of the engine
+    from visionforge.io import atomic_write_json
+    from visionforge.models.spec import model_spec
+
     part = getattr(model, backbone, None)
     if not isinstance(part, nn.Module):
         raise ConfigError(
@@ -78,30 +84,12 @@ def train_staged(
     mode = mode or default_mode(monitor)
     out = Path(output_dir)
     save_model = trainer_kwargs.pop("save_model", True)
-    stages: dict[str, Any] = {}
-    best_paths: dict[str, str | None] = {}
-    scores: dict[str, float | None] = {}
-
-    def run(name: str, sub: str, **kw: Any) -> Trainer:
-        trainer = Trainer(
-            model,
-            output_dir=out / sub,
-            monitor=monitor,
-            mode=mode,
-            save_model=False,
-            **kw,
-            **trainer_kwargs,
-        )
-        stages[name] = trainer.train(train_loader, val_loader)
-        best_paths[name] = trainer.best_model_path
-        scores[name] = stages[name].get("best", {}).get(f"best_{monitor}")
-        return trainer
-
+    stages = _Stages(model, train_loader, val_loader, out, monitor, mode, trainer_kwargs)
     freeze(part)
     try:
         if not any(p.requires_grad for p in model.parameters()):
             raise ConfigError("stage 1 has nothing to train: every parameter is in the backbone")
-        run(
+        stages.run(
             "head",
             "stage1_head",
             lr=head_lr,
@@ -111,7 +99,7 @@ def train_staged(
         )
     finally:
         unfreeze(part)
-    last = run(
+    last = stages.run(
         "finetune",
         "stage2_finetune",
         lr=finetune_lr,
@@ -119,26 +107,72 @@ def train_staged(
         early_stopping_patience=finetune_patience,
         scheduler=finetune_scheduler,
     )
-
-    best_stage = "head" if _better(scores["head"], scores["finetune"], mode) else "finetune"
-    if best_paths.get(best_stage):
-        model.load_state_dict(model_state_from_checkpoint(best_paths[best_stage]))
-    result = {**stages, "best_stage": best_stage, "best_score": scores[best_stage]}
-
-    from visionforge.io import atomic_write_json
-
+    result = stages.load_best()
     atomic_write_json(out / "history.json", result)
-    if save_model and getattr(model, "visionforge_spec", None):
-        from visionforge.models.model_dir import save_model_dir
-
-        assert last.module is not None
-        save_model_dir(
-            model,
-            out / "model",
-            task=last.module.task,
-            class_names=last.class_names,
-            input_size=last.input_size,
-            preprocessing=last.preprocessing,
-            metrics={f"best_{monitor}": scores[best_stage], "best_stage": best_stage},
-        )
+    if save_model and model_spec(model):
+        metrics = {f"best_{monitor}": result["best_score"], "best_stage": result["best_stage"]}
+        _save_best(model, last, out / "model", metrics)
     return result
+
+
+class _Stages:
+    """Runs the stages of :func:`train_staged` on one model and keeps each stage's history,
+    best checkpoint and best score."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_loader: Any,
+        val_loader: Any,
+        out: Path,
+        monitor: str,
+        mode: str,
+        trainer_kwargs: dict[str, Any],
+    ) -> None:
+        self.model, self.train_loader, self.val_loader = model, train_loader, val_loader
+        self.out, self.monitor, self.mode, self.trainer_kwargs = out, monitor, mode, trainer_kwargs
+        self.histories: dict[str, Any] = {}
+        self.best_paths: dict[str, str | None] = {}
+        self.scores: dict[str, float | None] = {}
+
+    def run(self, name: str, sub: str, **kw: Any) -> Trainer:
+        """Train stage ``name`` in ``out/sub`` with the stage's own settings ``kw``."""
+        trainer = Trainer(
+            self.model,
+            output_dir=self.out / sub,
+            monitor=self.monitor,
+            mode=self.mode,
+            save_model=False,
+            **kw,
+            **self.trainer_kwargs,
+        )
+        self.histories[name] = trainer.train(self.train_loader, self.val_loader)
+        self.best_paths[name] = trainer.best_model_path
+        self.scores[name] = self.histories[name].get("best", {}).get(f"best_{self.monitor}")
+        return trainer
+
+    def load_best(self) -> dict[str, Any]:
+        """Load the better stage's best checkpoint into the model; returns the histories with
+        ``best_stage`` and ``best_score``."""
+        head, finetune = self.scores["head"], self.scores["finetune"]
+        best = "head" if better_score(head, finetune, self.mode) else "finetune"
+        if self.best_paths.get(best):
+            self.model.load_state_dict(model_state_from_checkpoint(self.best_paths[best]))
+        return {**self.histories, "best_stage": best, "best_score": self.scores[best]}
+
+
+def _save_best(model: nn.Module, last: Trainer, model_dir: Path, metrics: dict[str, Any]) -> None:
+    """Save ``model`` (holding the best stage's weights) as a model dir, with the task, class
+    names, input size and preprocessing the last stage's trainer used."""
+    from visionforge.models.model_dir import save_model_dir
+
+    assert last.module is not None
+    save_model_dir(
+        model,
+        model_dir,
+        task=last.module.task,
+        class_names=last.class_names,
+        input_size=last.input_size,
+        preprocessing=last.preprocessing,
+        metrics=metrics,
+    )

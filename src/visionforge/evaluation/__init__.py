@@ -6,15 +6,16 @@ from visionforge.evaluation.experiment import Experiment
 from visionforge.evaluation.quantification import object_counts, tissue_composition
 from visionforge.evaluation.report import build_run_report, collect_versions, render_report
 from visionforge.evaluation.segmentation_metrics import SegmentationMetrics, metrics_from_confusion
-from visionforge.evaluation.signal_metrics import (
-    DEFAULT_THRESHOLDS,
-    binary_rates,
-    datapoint_metrics,
-    event_metrics,
-    group_events,
-    signal_metrics,
-    threshold_sweep,
-)
+
+# the signal metrics are re-exported (``x as x``); __all__ takes their module's list
+from visionforge.evaluation.signal_metrics import DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS
+from visionforge.evaluation.signal_metrics import __all__ as _SIGNAL_METRICS
+from visionforge.evaluation.signal_metrics import binary_rates as binary_rates
+from visionforge.evaluation.signal_metrics import datapoint_metrics as datapoint_metrics
+from visionforge.evaluation.signal_metrics import event_metrics as event_metrics
+from visionforge.evaluation.signal_metrics import group_events as group_events
+from visionforge.evaluation.signal_metrics import signal_metrics as signal_metrics
+from visionforge.evaluation.signal_metrics import threshold_sweep as threshold_sweep
 
 __all__ = [
     "ClassificationMetrics",
@@ -23,13 +24,7 @@ __all__ = [
     "Evaluator",
     "Experiment",
     "split_batch",
-    "binary_rates",
-    "datapoint_metrics",
-    "event_metrics",
-    "group_events",
-    "threshold_sweep",
-    "signal_metrics",
-    "DEFAULT_THRESHOLDS",
+    *_SIGNAL_METRICS,
     "render_report",
     "build_run_report",
     "collect_versions",

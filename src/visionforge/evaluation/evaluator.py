@@ -1,7 +1,7 @@
 """``Evaluator``: run a model over a data loader and compute every metric for its task.
 
 The task (classification, segmentation, multitask, signal) is taken from the
-argument, else from the model dir metadata (``model.visionforge_meta``), else
+argument, else from the model dir metadata (``models.spec.model_meta``), else
 detected from the first batch (dict output -> multitask, ``[B, S, H, W]``
 output -> segmentation, ``[B, C, L]`` input -> signal, else classification).
 Batches are dicts (``image``/``label``/``mask``, optional ``event_id``) or
@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -25,6 +26,9 @@ from visionforge.evaluation.segmentation_metrics import SegmentationMetrics
 from visionforge.evaluation.signal_metrics import group_events, signal_metrics
 from visionforge.io import atomic_write_json
 from visionforge.progress import progress
+
+if TYPE_CHECKING:
+    from visionforge.models.contract import InputContract
 
 __all__ = ["Evaluator", "split_batch", "TASKS"]
 
@@ -63,6 +67,34 @@ def split_batch(batch: Any) -> dict[str, Any]:
     return out
 
 
+@dataclass
+class _Accumulated:
+    """What :meth:`Evaluator.evaluate` gathers batch by batch."""
+
+    cls_m: ClassificationMetrics | None = None
+    seg_m: SegmentationMetrics | None = None
+    probs: list[torch.Tensor] = field(default_factory=list)  # signal: per-window probabilities
+    labels: list[torch.Tensor] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    samples: dict[str, list[Any]] = field(
+        default_factory=lambda: {
+            k: [] for k in ("images", "targets", "preds", "probs", "masks", "mask_preds")
+        }
+    )
+    n_items: int = 0
+
+
+def _display_contract(model: nn.Module) -> InputContract | None:
+    """The input contract to undo when showing samples: known only for visionforge models
+    (built by ``create_model`` or loaded from a model dir); ``None`` for foreign modules."""
+    # imported here: the models package is heavy and evaluation must not require it up front
+    from visionforge.models.spec import model_contract, model_meta, model_name
+
+    if model_name(model) or model_meta(model):
+        return model_contract(model)
+    return None
+
+
 def _ids_to_list(ids: Any) -> list[str]:
     if isinstance(ids, torch.Tensor):
         return [str(v) for v in ids.reshape(-1).tolist()]
@@ -81,6 +113,9 @@ class Evaluator:
         ignore_index: mask value excluded from segmentation metrics.
         threshold: positive-class probability threshold for signal metrics.
         num_samples: how many samples to keep for the prediction grid plot.
+        contract: the model's input contract, undone to show the sample images in their
+            true colours; default: the model's own (``models.spec.model_contract``) for
+            visionforge models, none (min/max display scaling) for foreign modules.
     """
 
     def __init__(
@@ -94,10 +129,13 @@ class Evaluator:
         ignore_index: int | None = None,
         threshold: float = 0.5,
         num_samples: int = 8,
+        contract: InputContract | None = None,
     ) -> None:
         if task is not None and task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-        meta = getattr(model, "visionforge_meta", None) or {}
+        from visionforge.models.spec import model_meta
+
+        meta = model_meta(model)
         self.model = model
         self.device = torch.device(device)
         self.task = task or (meta.get("task") if meta.get("task") in TASKS else None)
@@ -110,6 +148,7 @@ class Evaluator:
         self.ignore_index = ignore_index
         self.threshold = threshold
         self.num_samples = num_samples
+        self.contract = contract if contract is not None else _display_contract(model)
         self.metrics: dict[str, Any] | None = None
         self.artifacts: dict[str, Any] = {}
 
@@ -138,20 +177,8 @@ class Evaluator:
         model = self.model
         was_training = model.training
         model.eval().to(self.device)
-        cls_m: ClassificationMetrics | None = None
-        seg_m: SegmentationMetrics | None = None
-        probs_all: list[torch.Tensor] = []
-        labels_all: list[torch.Tensor] = []
-        events: list[str] = []
-        samples: dict[str, list[Any]] = {
-            "images": [],
-            "targets": [],
-            "preds": [],
-            "probs": [],
-            "masks": [],
-            "mask_preds": [],
-        }
-        n_items, t0 = 0, time.perf_counter()
+        acc = _Accumulated()
+        t0 = time.perf_counter()
         task = self.task
         try:
             for batch in progress(loader, "evaluate"):
@@ -160,60 +187,84 @@ class Evaluator:
                 out = model(x)
                 if task is None:
                     task = self._detect_task(x, out, parts)
-                n_items += x.shape[0]
+                acc.n_items += x.shape[0]
                 cls_out, seg_out = self._heads(task, out)
                 if cls_out is not None and parts["label"] is not None:
-                    cls_out = cls_out.float().cpu()
-                    labels = torch.as_tensor(parts["label"]).long().cpu().reshape(-1)
-                    if cls_m is None:
-                        n = self.num_classes if task != "multitask" else cls_out.shape[1]
-                        cls_m = ClassificationMetrics(
-                            n or cls_out.shape[1], self._class_names(cls_out.shape[1])
-                        )
-                    cls_m.update(cls_out, labels)
-                    probs = cls_m._to_probs(cls_out)
-                    if task == "signal":
-                        probs_all.append(probs)
-                        labels_all.append(labels)
-                        if parts["event_id"] is not None:
-                            events.extend(_ids_to_list(parts["event_id"]))
-                    self._keep_cls_samples(samples, x, labels, probs)
+                    self._update_classification(acc, task, x, cls_out, parts)
                 if seg_out is not None and parts["mask"] is not None:
-                    mask = torch.as_tensor(parts["mask"]).long().cpu()
-                    if mask.ndim == 4 and mask.shape[1] == 1:
-                        mask = mask[:, 0]
-                    if seg_m is None:
-                        n = seg_out.shape[1]
-                        seg_m = SegmentationMetrics(
-                            n,
-                            self.ignore_index,
-                            self._class_names(n) if task != "multitask" else None,
-                        )
-                    pred = seg_out.argmax(dim=1).cpu()
-                    seg_m.update(pred, mask)
-                    self._keep_seg_samples(samples, x, mask, pred)
+                    self._update_segmentation(acc, task, x, seg_out, parts["mask"])
         finally:
             model.train(was_training)
         if task is None:
             raise DataError("the data loader yielded no batches; nothing to evaluate")
-        if cls_m is None and seg_m is None:
+        if acc.cls_m is None and acc.seg_m is None:
             raise DataError(
                 f"no targets found for task {task!r}: batches need 'label' (classification/signal) "
                 "or 'mask' (segmentation) entries"
             )
         seconds = time.perf_counter() - t0
         self.task = task
+        result = self._collect(task, acc)
+        result["runtime"] = {
+            "seconds": round(seconds, 4),
+            "samples": acc.n_items,
+            "samples_per_second": round(acc.n_items / seconds, 2) if seconds > 0 else None,
+            "device": str(self.device),
+        }
+        self.metrics = result
+        return result
+
+    def _update_classification(
+        self, acc: _Accumulated, task: str, x: torch.Tensor, cls_out: torch.Tensor, parts: dict
+    ) -> None:
+        """Add one batch of logits (and, for signals, event ids) to the running metrics."""
+        cls_out = cls_out.float().cpu()
+        labels = torch.as_tensor(parts["label"]).long().cpu().reshape(-1)
+        if acc.cls_m is None:
+            n = self.num_classes if task != "multitask" else cls_out.shape[1]
+            acc.cls_m = ClassificationMetrics(
+                n or cls_out.shape[1], self._class_names(cls_out.shape[1])
+            )
+        acc.cls_m.update(cls_out, labels)
+        probs = acc.cls_m._to_probs(cls_out)
+        if task == "signal":
+            acc.probs.append(probs)
+            acc.labels.append(labels)
+            if parts["event_id"] is not None:
+                acc.events.extend(_ids_to_list(parts["event_id"]))
+        self._keep_cls_samples(acc.samples, x, labels, probs)
+
+    def _update_segmentation(
+        self, acc: _Accumulated, task: str, x: torch.Tensor, seg_out: torch.Tensor, mask: Any
+    ) -> None:
+        """Add one batch of mask logits to the running confusion matrix."""
+        mask = torch.as_tensor(mask).long().cpu()
+        if mask.ndim == 4 and mask.shape[1] == 1:
+            mask = mask[:, 0]
+        if acc.seg_m is None:
+            n = seg_out.shape[1]
+            acc.seg_m = SegmentationMetrics(
+                n, self.ignore_index, self._class_names(n) if task != "multitask" else None
+            )
+        pred = seg_out.argmax(dim=1).cpu()
+        acc.seg_m.update(pred, mask)
+        self._keep_seg_samples(acc.samples, x, mask, pred)
+
+    def _collect(self, task: str, acc: _Accumulated) -> dict[str, Any]:
+        """The metrics dict of the task; fills ``self.artifacts`` with what the plots need."""
         result: dict[str, Any] = {"task": task}
-        self.artifacts = {"samples": samples}
-        if cls_m is not None:
-            cls = cls_m.compute()
+        self.artifacts = {"samples": acc.samples}
+        if acc.cls_m is not None:
+            cls = acc.cls_m.compute()
             self.artifacts.update(
-                probs=cls_m.probabilities, targets=cls_m.targets, class_names=cls_m.class_names
+                probs=acc.cls_m.probabilities,
+                targets=acc.cls_m.targets,
+                class_names=acc.cls_m.class_names,
             )
             if task == "signal":
-                probs_np = torch.cat(probs_all).numpy()
-                labels_np = torch.cat(labels_all).numpy()
-                ev = events if len(events) == len(labels_np) else None
+                probs_np = torch.cat(acc.probs).numpy()
+                labels_np = torch.cat(acc.labels).numpy()
+                ev = acc.events if len(acc.events) == len(labels_np) else None
                 cls["signal"] = signal_metrics(probs_np, labels_np, ev, self.threshold)
                 if ev is not None:
                     self.artifacts["events"] = group_events(probs_np, labels_np, ev)
@@ -221,20 +272,13 @@ class Evaluator:
                 result["classification"] = cls
             else:
                 result.update(cls)
-        if seg_m is not None:
-            seg = seg_m.compute()
+        if acc.seg_m is not None:
+            seg = acc.seg_m.compute()
             self.artifacts["seg_class_names"] = seg["class_names"]
             if task == "multitask":
                 result["segmentation"] = seg
             else:
                 result.update(seg)
-        result["runtime"] = {
-            "seconds": round(seconds, 4),
-            "samples": n_items,
-            "samples_per_second": round(n_items / seconds, 2) if seconds > 0 else None,
-            "device": str(self.device),
-        }
-        self.metrics = result
         return result
 
     def _heads(self, task: str, out: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -324,6 +368,7 @@ class Evaluator:
                     s["probs"],
                     cls["class_names"],
                     d / "sample_predictions.png",
+                    contract=self.contract,
                 )
             if "signal" in cls:
                 out["threshold_sweep"] = P.plot_threshold_sweep(
@@ -356,5 +401,6 @@ class Evaluator:
                     s["mask_preds"],
                     seg["class_names"],
                     d / "sample_segmentations.png",
+                    contract=self.contract,
                 )
         return out

@@ -19,6 +19,7 @@ from visionforge.io import atomic_write
 
 __all__ = [
     "save_figure",
+    "display_image",
     "class_colors",
     "plot_training_curves",
     "plot_confusion_matrix",
@@ -57,8 +58,16 @@ def class_colors(n: int) -> np.ndarray:
     return cols
 
 
-def _to_hwc(image: Any) -> np.ndarray:
-    """A [C,H,W] / [H,W,C] / [H,W] tensor or array as a float [H,W,3] image in [0, 1]."""
+def display_image(image: Any, contract: Any = None) -> np.ndarray:
+    """A model-input image as a float RGB ``[H, W, 3]`` array in ``[0, 1]`` for display.
+
+    ``image`` is a ``[C, H, W]`` / ``[H, W, C]`` / ``[H, W]`` tensor or array. With the
+    model's input ``contract`` (an :class:`~visionforge.models.contract.InputContract` or its
+    ``to_dict()`` form) the contract is undone (``x * std + mean``, BGR back to RGB, the value
+    range back to ``[0, 1]``), so the colours are the ones the image had on disk. Without one,
+    or when the contract does not fit the image, values outside ``[0, 1]`` are rescaled by
+    the image's min/max, which shows shapes but not true colours.
+    """
     arr = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
     arr = arr.astype(np.float64)
     if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
@@ -67,13 +76,44 @@ def _to_hwc(image: Any) -> np.ndarray:
         arr = arr.transpose(1, 2, 0)
     if arr.ndim == 2:
         arr = arr[..., None]
+    undone = _undo_contract(arr, _as_contract(contract))
+    if undone is not None:
+        arr = undone
     if arr.shape[-1] == 1:
         arr = np.repeat(arr, 3, axis=-1)
     arr = arr[..., :3]
+    if undone is not None:
+        return np.clip(arr, 0.0, 1.0)  # resampling overshoot only; the contract set the scale
     lo, hi = float(arr.min()), float(arr.max())
-    if lo < 0 or hi > 1:  # normalised or 0..255 input: rescale for display only
+    if lo < 0 or hi > 1:  # unknown scale: rescale for display only
         arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
     return arr
+
+
+def _as_contract(contract: Any) -> Any:
+    if contract is None or hasattr(contract, "apply"):
+        return contract
+    from visionforge.models.contract import InputContract
+
+    return InputContract.from_dict(contract)
+
+
+def _undo_contract(hwc: np.ndarray, contract: Any) -> np.ndarray | None:
+    """Invert ``contract.apply`` on a ``[H, W, C]`` array; ``None`` if it cannot apply."""
+    if contract is None or contract.layout != "NCHW" or contract.input_range is None:
+        return None
+    channels = hwc.shape[-1]
+    x = hwc
+    if contract.mean is not None and contract.std is not None:
+        if len(contract.mean) not in (1, channels):
+            return None
+        x = x * np.asarray(contract.std, dtype=np.float64) + np.asarray(
+            contract.mean, dtype=np.float64
+        )
+    if contract.channel_order == "BGR" and channels >= 3:
+        x = np.concatenate([x[..., 2::-1], x[..., 3:]], axis=-1)
+    lo, hi = contract.input_range
+    return (x - lo) / (hi - lo) if hi != lo else None
 
 
 def plot_training_curves(history: Mapping[str, Any], path: PathLike) -> Path:
@@ -150,25 +190,9 @@ def plot_confusion_matrix(
                     fontsize=fs,
                     color="white" if norm[i, j] > 0.5 else "black",
                 )
-            ax.text(
-                n,
-                i,
-                "-" if math.isnan(recall[i]) else f"{recall[i]:.2f}",
-                ha="center",
-                va="center",
-                fontsize=fs,
-                color="darkgreen",
-            )
+            _margin_text(ax, n, i, recall[i], fs, "darkgreen")
         for j in range(n):
-            ax.text(
-                j,
-                n,
-                "-" if math.isnan(precision[j]) else f"{precision[j]:.2f}",
-                ha="center",
-                va="center",
-                fontsize=fs,
-                color="darkblue",
-            )
+            _margin_text(ax, j, n, precision[j], fs, "darkblue")
         ax.axhline(n - 0.5, color="grey", lw=1)
         ax.axvline(n - 0.5, color="grey", lw=1)
         ax.set_xticks(range(n + 1), [*names, "recall"], rotation=45, ha="right", fontsize=fs)
@@ -177,6 +201,12 @@ def plot_confusion_matrix(
         ax.set_ylabel("true")
         ax.set_title(title)
     return save_figure(fig, path)
+
+
+def _margin_text(ax: Any, x: int, y: int, value: float, fontsize: int, color: str) -> None:
+    """A recall/precision value in the confusion matrix margin (``-`` when undefined)."""
+    text = "-" if math.isnan(value) else f"{value:.2f}"
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=color)
 
 
 def plot_roc_curves(
@@ -271,9 +301,14 @@ def plot_classification_samples(
     class_names: Sequence[str] | None,
     path: PathLike,
     ncols: int = 4,
+    *,
+    contract: Any = None,
 ) -> Path:
     """Grid of images titled with true class, predicted class and its probability
-    (green when correct, red when wrong)."""
+    (green when correct, red when wrong).
+
+    ``images`` are model inputs; ``contract`` (the model's input contract) turns them back
+    into true colours, see :func:`display_image`."""
     n = len(images)
     if n == 0:
         raise ValueError("no sample images to plot")
@@ -287,7 +322,7 @@ def plot_classification_samples(
         if i >= n:
             continue
         t, p = int(targets[i]), int(preds[i])
-        ax.imshow(_to_hwc(images[i]))
+        ax.imshow(display_image(images[i], contract))
         tn = names[t] if names else str(t)
         pn = names[p] if names else str(p)
         ax.set_title(
@@ -313,8 +348,13 @@ def plot_segmentation_samples(
     class_names: Sequence[str] | None,
     path: PathLike,
     alpha: float = 0.5,
+    *,
+    contract: Any = None,
 ) -> Path:
-    """Rows of image | ground truth overlay | prediction overlay, with a class colour legend."""
+    """Rows of image | ground truth overlay | prediction overlay, with a class colour legend.
+
+    ``contract`` (the model's input contract) restores the images' colours, see
+    :func:`display_image`."""
     from matplotlib.patches import Patch
 
     n = len(images)
@@ -326,7 +366,7 @@ def plot_segmentation_samples(
     fig = _figure((7.5, 2.5 * n + 0.6))
     axes = np.atleast_2d(fig.subplots(n, 3))
     for i in range(n):
-        img = _to_hwc(images[i])
+        img = display_image(images[i], contract)
         gt = np.asarray(masks[i].cpu() if hasattr(masks[i], "cpu") else masks[i])
         pr = np.asarray(preds[i].cpu() if hasattr(preds[i], "cpu") else preds[i])
         for ax, title, lab in (

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from visionforge.models.spec import model_name, model_task
+
 __all__ = [
     "CheckResult",
     "VerifyResult",
@@ -119,14 +121,9 @@ def _describe_shape(out: Any) -> Any:
 
 
 def _infer_task(model: nn.Module, out: Any) -> str:
-    spec = getattr(model, "visionforge_spec", None) or {}
-    if spec.get("source") == "visionforge" and spec.get("name"):
-        from visionforge.models.factory import model_entry
-
-        try:
-            return model_entry(spec["name"]).metadata["task"]
-        except Exception:
-            pass
+    task = model_task(model)
+    if task:
+        return task
     if isinstance(out, Mapping):
         return "multitask"
     if isinstance(out, list | tuple):
@@ -258,13 +255,35 @@ def verify(
         True
     """
     start = time.perf_counter()
-    spec = getattr(model, "visionforge_spec", None) or {}
-    label = name or spec.get("name") or type(model).__name__
     dev = torch.device(device)
+    label = name or model_name(model) or type(model).__name__
     result = VerifyResult(label, task, tuple(int(s) for s in input_shape), str(dev))
     was_training = model.training
+    checks = _Checks(model, result, dev, num_classes)
+    if checks.run("device_transfer", checks.device_transfer):
+        checks.prepare(batch_size)
+        for check in CHECKS[1:]:
+            checks.run(check, getattr(checks, check))
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    result.seconds = time.perf_counter() - start
+    return result
 
-    def run(check: str, fn: Callable[[], str]) -> bool:
+
+class _Checks:
+    """The checks of one :func:`verify` call; each method returns its detail or raises
+    :class:`_CheckFailed`, and they share the model output and the random batch."""
+
+    def __init__(
+        self, model: nn.Module, result: VerifyResult, dev: torch.device, num_classes: Any
+    ) -> None:
+        self.model, self.result, self.dev, self.num_classes = model, result, dev, num_classes
+        self.x: torch.Tensor | None = None
+        self.out: Any = None
+        self.forward_ok = False
+
+    def run(self, check: str, fn: Callable[[], str]) -> bool:
+        """Time ``fn``, record its :class:`CheckResult` and return whether it passed."""
         t0 = time.perf_counter()
         try:
             detail, ok = fn(), True
@@ -275,13 +294,19 @@ def verify(
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                 False,
             )
-        result.checks.append(CheckResult(check, ok, detail, time.perf_counter() - t0))
+        self.result.checks.append(CheckResult(check, ok, detail, time.perf_counter() - t0))
         return ok
 
-    state: dict[str, Any] = {}
+    def prepare(self, batch_size: int) -> None:
+        """Count parameters and draw the random batch (after the model is on its device)."""
+        params = list(self.model.parameters())
+        self.result.params_total = sum(p.numel() for p in params)
+        self.result.params_trainable = sum(p.numel() for p in params if p.requires_grad)
+        self.x = torch.rand(batch_size, *self.result.input_shape, device=self.dev)
 
     # 1. device transfer
-    def device_transfer() -> str:
+    def device_transfer(self) -> str:
+        dev, model = self.dev, self.model
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise _CheckFailed("CUDA requested but torch.cuda.is_available() is False")
         if dev.type == "mps" and not torch.backends.mps.is_available():
@@ -296,64 +321,54 @@ def verify(
             raise _CheckFailed(f"{len(wrong)} tensors not on {dev}: {wrong[:3]}")
         return f"all parameters and buffers on {dev}"
 
-    if not run("device_transfer", device_transfer):
-        result.seconds = time.perf_counter() - start
-        return result
-    result.params_total = sum(p.numel() for p in model.parameters())
-    result.params_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    x = torch.rand(batch_size, *result.input_shape, device=dev)
-
     # 2. forward pass (train mode, with autograd, as training runs it)
-    def forward() -> str:
-        model.train()
-        model.zero_grad(set_to_none=True)
-        out = model(x)
+    def forward(self) -> str:
+        self.model.train()
+        self.model.zero_grad(set_to_none=True)
+        out = self.model(self.x)
         tensors = _tensors(out)
         if not tensors:
             raise _CheckFailed(f"output holds no tensor ({type(out).__name__})")
         bad = [i for i, t in enumerate(tensors) if not torch.isfinite(t).all()]
         if bad:
             raise _CheckFailed(f"non-finite values in output tensor(s) {bad}")
-        state["out"] = out
-        result.output_shape = _describe_shape(out)
-        return f"output {result.output_shape}"
-
-    forward_ok = run("forward", forward)
+        self.out, self.forward_ok = out, True
+        self.result.output_shape = _describe_shape(out)
+        return f"output {self.result.output_shape}"
 
     # 3. output shape
-    def output_shape() -> str:
-        if not forward_ok:
+    def output_shape(self) -> str:
+        if not self.forward_ok:
             raise _CheckFailed("skipped: forward pass failed")
+        result = self.result
         if result.task is None:
-            result.task = _infer_task(model, state["out"])
-        problem = _check_output(model, state["out"], result.task, x, num_classes)
+            result.task = _infer_task(self.model, self.out)
+        problem = _check_output(self.model, self.out, result.task, self.x, self.num_classes)
         if problem:
             raise _CheckFailed(problem)
         return f"{result.task} output {result.output_shape}"
 
-    run("output_shape", output_shape)
-
     # 4. trainable parameters
-    def trainable_params() -> str:
-        if result.params_trainable <= 0:
-            raise _CheckFailed(f"no trainable parameters (of {result.params_total:,})")
-        return f"{result.params_trainable:,} trainable of {result.params_total:,}"
-
-    run("trainable_params", trainable_params)
+    def trainable_params(self) -> str:
+        r = self.result
+        if r.params_trainable <= 0:
+            raise _CheckFailed(f"no trainable parameters (of {r.params_total:,})")
+        return f"{r.params_trainable:,} trainable of {r.params_total:,}"
 
     # 5. backward pass: every trainable parameter gets a finite gradient
-    def backward() -> str:
-        if not forward_ok:
+    def backward(self) -> str:
+        if not self.forward_ok:
             raise _CheckFailed("skipped: forward pass failed")
+        out, self.out = self.out, None
         # sum of means reaches every output (logits, masks, each feature level)
-        loss = sum(t.float().mean() for t in _tensors(state.pop("out")))
+        loss = sum(t.float().mean() for t in _tensors(out))
         loss.backward()
-        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
         missing = [n for n, p in trainable if p.grad is None]
         nonfinite = [
             n for n, p in trainable if p.grad is not None and not torch.isfinite(p.grad).all()
         ]
-        model.zero_grad(set_to_none=True)
+        self.model.zero_grad(set_to_none=True)
         problems = []
         if missing:
             problems.append(f"{len(missing)} params without grad: {missing[:5]}")
@@ -363,10 +378,9 @@ def verify(
             raise _CheckFailed("; ".join(problems))
         return f"finite gradients on all {len(trainable)} trainable tensors"
 
-    run("backward", backward)
-
     # 6. train/eval switch: flags flip everywhere and eval is deterministic
-    def train_eval_switch() -> str:
+    def train_eval_switch(self) -> str:
+        model = self.model
         model.train()
         if not all(m.training for m in model.modules()):
             raise _CheckFailed("model.train() left some modules in eval mode")
@@ -375,34 +389,25 @@ def verify(
             raise _CheckFailed("model.eval() left some modules in train mode")
         with torch.no_grad():
             t0 = time.perf_counter()
-            a = _tensors(model(x))
-            result.forward_ms = (time.perf_counter() - t0) * 1000
-            b = _tensors(model(x))
+            a = _tensors(model(self.x))
+            self.result.forward_ms = (time.perf_counter() - t0) * 1000
+            b = _tensors(model(self.x))
         if len(a) != len(b) or not all(torch.equal(u, v) for u, v in zip(a, b, strict=True)):
             raise _CheckFailed("eval-mode outputs differ between two identical calls")
-        return f"flags flip; eval deterministic ({result.forward_ms:.1f} ms/batch)"
-
-    run("train_eval_switch", train_eval_switch)
+        return f"flags flip; eval deterministic ({self.result.forward_ms:.1f} ms/batch)"
 
     # 7. layer inventory
-    def layer_inventory() -> str:
-        result.layer_inventory = _layer_inventory(model)
+    def layer_inventory(self) -> str:
+        inventory = self.result.layer_inventory = _layer_inventory(self.model)
         with_params = [
             m
-            for m in model.modules()
+            for m in self.model.modules()
             if not list(m.children()) and any(True for _ in m.parameters())
         ]
         if not with_params:
             raise _CheckFailed("no leaf layer holds parameters")
-        top = ", ".join(f"{k}={v}" for k, v in list(result.layer_inventory.items())[:4])
-        return f"{sum(result.layer_inventory.values())} layers ({top})"
-
-    run("layer_inventory", layer_inventory)
-
-    model.zero_grad(set_to_none=True)
-    model.train(was_training)
-    result.seconds = time.perf_counter() - start
-    return result
+        top = ", ".join(f"{k}={v}" for k, v in list(inventory.items())[:4])
+        return f"{sum(inventory.values())} layers ({top})"
 
 
 class _CheckFailed(Exception):
