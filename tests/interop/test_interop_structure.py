@@ -75,7 +75,11 @@ def test_interop_layer_and_adapter_share_weight_accessors():
     layer.set_weights(w)
     np.testing.assert_array_equal(net[1].weight.detach().numpy(), 2.0)
     layer.trainable = False
-    assert not layer.trainable and not model.trainable and model.count_params() == (3 * 4 + 4) + (4 + 4)
+    assert (
+        not layer.trainable
+        and not model.trainable
+        and model.count_params() == (3 * 4 + 4) + (4 + 4)
+    )
 
 
 def test_interop_adapter_reads_the_models_input_contract(tmp_path):

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import json
-import logging
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -41,9 +40,7 @@ __all__ = [
     "run_nntraining2",
 ]
 
-_log = logging.getLogger(__name__)
-
-# modelConfig keys -> our keys (None: understood, handled specially)
+# modelConfig / dataProcessing keys -> our keys (a plain translation table)
 _MODEL_KEYS = {
     "framework": "framework",
     "modelClass": "model",
