@@ -15,6 +15,7 @@ from visionforge.evaluation import (
     binary_rates,
     datapoint_metrics,
     event_metrics,
+    signal_metrics,
     threshold_sweep,
 )
 
@@ -173,3 +174,22 @@ def test_event_metrics_hand_built_case():
     assert by_th[0.8]["event"]["tp"] == 0 and by_th[0.8]["event"]["fp"] == 0
     # event sensitivity is never below datapoint sensitivity
     assert all(r["event"]["tpr"] >= r["datapoint"]["tpr"] for r in sweep)
+
+
+def test_signal_metrics_without_positive_windows_are_nan_not_zero():
+    # No seizure windows at all: sensitivity (and PPV when nothing is predicted positive) is
+    # undefined, reported as NaN like sklearn's zero_division=np.nan, never a silent 0.0.
+    labels = np.zeros(6, dtype=int)
+    probs = np.array([0.1, 0.9, 0.2, 0.3, 0.6, 0.1])
+    ids = ["a", "a", "b", "b", "c", "c"]
+    dp = datapoint_metrics(probs, labels, 0.5)
+    assert dp["tp"] == dp["fn"] == 0 and math.isnan(dp["tpr"])
+    assert dp["fpr"] == pytest.approx(2 / 6) and dp["ppv"] == 0.0  # 0 of 2 alarms were right
+    nan_tpr = skm.recall_score(labels, probs >= 0.5, zero_division=np.nan)
+    assert math.isnan(nan_tpr)
+    ev = event_metrics(probs, labels, ids, 0.5)
+    assert math.isnan(ev["tpr"]) and ev["fpr"] == pytest.approx(2 / 3)
+    quiet = datapoint_metrics(np.zeros(4), np.zeros(4, dtype=int), 0.5)
+    assert math.isnan(quiet["tpr"]) and math.isnan(quiet["ppv"]) and quiet["fpr"] == 0.0
+    full = signal_metrics(probs, labels, ids)
+    assert all(math.isnan(row["event"]["tpr"]) for row in full["sweep"])

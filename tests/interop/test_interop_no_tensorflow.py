@@ -8,6 +8,8 @@ import pytest
 
 
 def test_interop_tf_calls_without_tensorflow_raise_install_hint(monkeypatch):
+    import torch._dynamo  # noqa: F401  (require_tensorflow loads it first; import it unpatched)
+
     from visionforge.interop.tensorflow import TensorFlowMissingError, require_tensorflow
 
     real_import = builtins.__import__

@@ -178,7 +178,7 @@ def test_interop_model_call_frameworks(keras):
     )
     tf_model = model_call("DeepEpiCnn", 750, 2, framework="tensorflow")
     assert isinstance(tf_model, keras.Model) and tf_model.output_shape == (None, 2)
-    with pytest.raises(UnknownNameError, match="TensorFlow has: DeepLabV3_plus, UNet, DeepEpiCnn"):
+    with pytest.raises(UnknownNameError, match="TensorFlow has: DeepEpiCnn, DeepLabV3_plus, UNet"):
         model_call("resnet1d", 32, 2, framework="tensorflow")
     with pytest.raises(UnknownNameError, match="resnet1d"):  # did-you-mean from the registry
         model_call("resnet1dd", 32, 2, framework="pytorch")

@@ -28,86 +28,52 @@ from visionforge.errors import ConfigError, WeightsError
 from visionforge.interop.criterion import KerasCriterion
 from visionforge.interop.keras_callbacks import Callback, History
 from visionforge.interop.keras_losses import get_loss
+from visionforge.interop.layout import (
+    as_float_tensor,
+    as_target_tensor,
+    check_layout,
+    to_channels_first,
+    to_channels_last,
+)
+from visionforge.interop.module_weights import ModuleWeights
+from visionforge.models.contract import InputContract
+from visionforge.models.spec import model_contract, model_meta, model_spec
+from visionforge.registry import Registry
 
-__all__ = ["KerasAdapter", "LayerView", "to_channels_first", "to_channels_last"]
+__all__ = [
+    "KerasAdapter",
+    "LayerView",
+    "KERAS_OPTIMIZERS",
+    "to_channels_first",
+    "to_channels_last",
+]
 
 # Keras' optimizer defaults (learning rate, epsilon) so "adam" means what it means in Keras.
-_KERAS_OPTIMIZERS = {
-    "adam": (torch.optim.Adam, {"lr": 1e-3, "eps": 1e-7}),
-    "adamw": (torch.optim.AdamW, {"lr": 1e-3, "eps": 1e-7, "weight_decay": 0.004}),
-    "sgd": (torch.optim.SGD, {"lr": 1e-2}),
-    "rmsprop": (torch.optim.RMSprop, {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7}),
-}
+# Looked up by name or by a Keras optimizer's class name (case-insensitive).
+KERAS_OPTIMIZERS = Registry("keras optimizer")
+KERAS_OPTIMIZERS.add("adam", torch.optim.Adam, defaults={"lr": 1e-3, "eps": 1e-7})
+KERAS_OPTIMIZERS.add(
+    "adamw", torch.optim.AdamW, defaults={"lr": 1e-3, "eps": 1e-7, "weight_decay": 0.004}
+)
+KERAS_OPTIMIZERS.add("sgd", torch.optim.SGD, defaults={"lr": 1e-2})
+KERAS_OPTIMIZERS.add(
+    "rmsprop", torch.optim.RMSprop, defaults={"lr": 1e-3, "alpha": 0.9, "eps": 1e-7}
+)
+_KERAS_OPTIMIZERS = KERAS_OPTIMIZERS  # old private name
 
 
-def to_channels_first(x: torch.Tensor) -> torch.Tensor:
-    """NHWC -> NCHW and NLC -> NCL (a view); 2-D inputs pass through."""
-    if x.dim() == 4:
-        return x.permute(0, 3, 1, 2)
-    if x.dim() == 3:
-        return x.permute(0, 2, 1)
-    if x.dim() == 5:
-        return x.permute(0, 4, 1, 2, 3)
-    return x
-
-
-def to_channels_last(y: torch.Tensor) -> torch.Tensor:
-    """NCHW -> NHWC and NCL -> NLC (a view); 2-D outputs pass through."""
-    return y.movedim(1, -1) if y.dim() > 2 else y
-
-
-class LayerView:
+class LayerView(ModuleWeights):
     """A top-level submodule seen as a Keras layer (``name``, settable ``trainable``, weights)."""
 
     def __init__(self, name: str, module: nn.Module) -> None:
         self.name = name
         self.module = module
 
-    @property
-    def trainable(self) -> bool:
-        params = list(self.module.parameters())
-        return bool(params) and all(p.requires_grad for p in params)
-
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        for p in self.module.parameters():
-            p.requires_grad_(bool(value))
-
-    @property
-    def weights(self) -> list[torch.Tensor]:
-        return list(self.module.state_dict().values())
-
-    def get_weights(self) -> list[np.ndarray]:
-        return [v.detach().cpu().numpy().copy() for v in self.module.state_dict().values()]
-
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        _load_list(self.module, weights)
-
-    def count_params(self) -> int:
-        return sum(p.numel() for p in self.module.parameters())
-
     def __repr__(self) -> str:
         return f"<LayerView {self.name}: {type(self.module).__name__}>"
 
 
-def _load_list(module: nn.Module, weights: Sequence[Any]) -> None:
-    state = module.state_dict()
-    if len(weights) != len(state):
-        raise WeightsError(
-            f"set_weights: expected {len(state)} arrays (the module's state dict), got {len(weights)}"
-        )
-    new = {}
-    for (key, ref), value in zip(state.items(), weights, strict=True):
-        t = torch.as_tensor(np.asarray(value))
-        if tuple(t.shape) != tuple(ref.shape):
-            raise WeightsError(
-                f"set_weights: {key} expects shape {tuple(ref.shape)}, got {tuple(t.shape)}"
-            )
-        new[key] = t.to(dtype=ref.dtype)
-    module.load_state_dict(new)
-
-
-class KerasAdapter:
+class KerasAdapter(ModuleWeights):
     """Wrap an ``nn.Module`` with the Keras model API.
 
     Args:
@@ -154,6 +120,7 @@ class KerasAdapter:
             self.module.to(resolve_device(str(device)))
         self.stop_training = False
         self.history: History | None = None
+        self.engine_trainer: Any = None  # the engine Trainer of the last fit
         self.l2_regularization_weight = 0.0
         self._optimizer: torch.optim.Optimizer | None = None
         self._optimizer_spec: Any = None
@@ -161,6 +128,11 @@ class KerasAdapter:
         self._metric_specs: list[Any] = []
         self._criterion: KerasCriterion | None = None
         self._compiled = False
+        # What the wrapped model takes (declared at registration or recorded in model.json);
+        # None for a foreign module, whose input rank is then not checked.
+        self.input_contract: InputContract | None = (
+            model_contract(module) if (model_spec(module) or model_meta(module)) else None
+        )
 
     # ------------------------------------------------------------------ layout
     @property
@@ -175,14 +147,29 @@ class KerasAdapter:
     def _input(self, x: Any) -> torch.Tensor:
         if isinstance(x, Mapping | list | tuple) and not isinstance(x, np.ndarray):
             raise ConfigError("KerasAdapter takes one input array (NumPy or tensor)")
-        t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-        if not t.is_floating_point():
-            t = t.float()
-        elif t.dtype == torch.float64:
-            t = t.float()
+        t = as_float_tensor(x)
         if self.data_format == "channels_last":
+            layout = self.input_contract.layout if self.input_contract is not None else None
+            check_layout(t, layout, who=self.name)
             t = to_channels_first(t)
         return t.to(self.current_device, non_blocking=True)
+
+    def preprocess(self, x01: Any) -> np.ndarray:
+        """Float RGB in ``[0, 1]`` (channels-last NumPy) -> what this model takes, per its
+        :attr:`input_contract` (value range, channel order, mean/std); channels-last out.
+
+        Keras feeds arrays unchanged, so ``fit``/``predict`` do not call this themselves;
+        call it on raw ``[0, 1]`` images when the model declares another range or statistics.
+        """
+        x = np.asarray(x01, dtype=np.float32)
+        if self.input_contract is None:
+            return x
+        channel_dim = (
+            -1
+            if self.data_format == "channels_last"
+            else (-3 if self.input_contract.layout == "NCHW" else -2)
+        )
+        return np.asarray(self.input_contract.apply(x, channel_dim=channel_dim), dtype=np.float32)
 
     def _output(self, y: Any) -> Any:
         if isinstance(y, Mapping):
@@ -326,35 +313,9 @@ class KerasAdapter:
                     g["lr"] = lr
             return spec
         if isinstance(spec, str):
-            key = spec.strip().lower()
-            if key not in _KERAS_OPTIMIZERS:
-                raise ConfigError(
-                    f"unknown optimizer {spec!r}; choose one of {', '.join(_KERAS_OPTIMIZERS)} "
-                    "or pass a torch.optim.Optimizer"
-                )
-            cls, defaults = _KERAS_OPTIMIZERS[key]
-            kwargs = dict(defaults)
+            cls, kwargs = _optimizer_entry(f"unknown optimizer {spec!r}", spec.strip())
         elif type(spec).__module__.startswith("keras"):
-            cfg = spec.get_config()
-            key = type(spec).__name__.lower()
-            if key not in _KERAS_OPTIMIZERS:
-                raise ConfigError(
-                    f"Keras optimizer {type(spec).__name__} is not supported; use {', '.join(_KERAS_OPTIMIZERS)}"
-                )
-            cls, defaults = _KERAS_OPTIMIZERS[key]
-            kwargs = dict(defaults)
-            rate = cfg.get("learning_rate")
-            if isinstance(rate, int | float):
-                kwargs["lr"] = float(rate)
-            if "epsilon" in cfg and "eps" in kwargs:
-                kwargs["eps"] = float(cfg["epsilon"])
-            if key in ("adam", "adamw"):
-                kwargs["betas"] = (float(cfg.get("beta_1", 0.9)), float(cfg.get("beta_2", 0.999)))
-            if key == "sgd":
-                kwargs["momentum"] = float(cfg.get("momentum", 0.0))
-                kwargs["nesterov"] = bool(cfg.get("nesterov", False))
-            if cfg.get("weight_decay"):
-                kwargs["weight_decay"] = float(cfg["weight_decay"])
+            cls, kwargs = _keras_optimizer_kwargs(spec)
         else:
             raise ConfigError(
                 f"optimizer must be a name, a torch.optim.Optimizer or a Keras optimizer, got {type(spec).__name__}"
@@ -425,7 +386,8 @@ class KerasAdapter:
             x, x_val = x[:split], x[split:]
             y, y_val = y[:split], y[split:]
         criterion.class_weight = dict(class_weight) if class_weight else None
-        return run_fit(
+        self.stop_training = False
+        result = run_fit(
             self,
             criterion,
             x,
@@ -441,12 +403,12 @@ class KerasAdapter:
             validation_freq=int(validation_freq),
             engine_kwargs=engine_kwargs,
         )
+        self.history = result.history
+        self.engine_trainer = result.trainer
+        return result.history
 
     def _targets(self, y: Any) -> torch.Tensor:
-        t = y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y))
-        if t.dtype == torch.float64:
-            t = t.float()
-        return t.to(self.current_device)
+        return as_target_tensor(y).to(self.current_device)
 
     def evaluate(
         self,
@@ -572,16 +534,6 @@ class KerasAdapter:
             g["lr"] = float(value)
 
     @property
-    def trainable(self) -> bool:
-        params = list(self.module.parameters())
-        return bool(params) and all(p.requires_grad for p in params)
-
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        for p in self.module.parameters():
-            p.requires_grad_(bool(value))
-
-    @property
     def layers(self) -> list[LayerView]:
         return [LayerView(n, m) for n, m in self.module.named_children()]
 
@@ -603,11 +555,6 @@ class KerasAdapter:
         return [p for p in self.module.parameters() if not p.requires_grad] + list(
             self.module.buffers()
         )
-
-    def count_params(self) -> int:
-        """Number of parameters (trainable and frozen, excluding BN buffers as Keras counts
-        moving statistics separately)."""
-        return sum(p.numel() for p in self.module.parameters())
 
     def summary(self, print_fn: Any = None) -> str:
         """Print (and return) a table of top-level layers and parameter counts."""
@@ -635,7 +582,8 @@ class KerasAdapter:
         return text
 
     def get_config(self) -> dict[str, Any]:
-        spec = dict(getattr(self.module, "visionforge_spec", None) or {})
+        spec = model_spec(self.module)
+        contract = self.input_contract
         return {
             "name": self.name,
             "module": f"{type(self.module).__module__}.{type(self.module).__name__}",
@@ -643,17 +591,10 @@ class KerasAdapter:
             "outputs": self.outputs,
             "output_activation": self.output_activation,
             "data_format": self.data_format,
+            "input_contract": contract.to_dict() if contract is not None else None,
         }
 
     # ---------------------------------------------------------------- weights
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of every state-dict tensor (parameters and buffers) as NumPy arrays."""
-        return [v.detach().cpu().numpy().copy() for v in self.module.state_dict().values()]
-
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        """Load arrays in :meth:`get_weights` order."""
-        _load_list(self.module, weights)
-
     def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
         """Write the weights as safetensors (whatever the suffix), atomically."""
         from safetensors.torch import save_model
@@ -715,10 +656,44 @@ class KerasAdapter:
             "output_activation": self.output_activation,
             "data_format": self.data_format,
         }
+        if self.input_contract is not None:
+            # model.json records what the model takes, so a reload feeds it the same way.
+            meta.setdefault("preprocessing", self.input_contract)
         return save_model_dir(self.module, path, extra=extra, **meta)
 
     def __repr__(self) -> str:
         return f"KerasAdapter({type(self.module).__name__}, params={self.count_params():,}, device={self.current_device})"
+
+
+def _optimizer_entry(what: str, key: str) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+    """The torch optimizer class and a copy of its Keras defaults for ``key``."""
+    if key not in KERAS_OPTIMIZERS:
+        raise ConfigError(
+            f"{what} is not supported; choose one of "
+            f"{', '.join(KERAS_OPTIMIZERS.list())} or pass a torch.optim.Optimizer"
+        )
+    entry = KERAS_OPTIMIZERS.entry(key)
+    return entry.obj, dict(entry.metadata["defaults"])
+
+
+def _keras_optimizer_kwargs(spec: Any) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+    """Translate a ``keras.optimizers.*`` object (class name and config) to torch."""
+    cfg = spec.get_config()
+    cls, kwargs = _optimizer_entry(f"Keras optimizer {type(spec).__name__}", type(spec).__name__)
+    key = KERAS_OPTIMIZERS.canonical(type(spec).__name__)
+    rate = cfg.get("learning_rate")
+    if isinstance(rate, int | float):
+        kwargs["lr"] = float(rate)
+    if "epsilon" in cfg and "eps" in kwargs:
+        kwargs["eps"] = float(cfg["epsilon"])
+    if key in ("adam", "adamw"):
+        kwargs["betas"] = (float(cfg.get("beta_1", 0.9)), float(cfg.get("beta_2", 0.999)))
+    if key == "sgd":
+        kwargs["momentum"] = float(cfg.get("momentum", 0.0))
+        kwargs["nesterov"] = bool(cfg.get("nesterov", False))
+    if cfg.get("weight_decay"):
+        kwargs["weight_decay"] = float(cfg["weight_decay"])
+    return cls, kwargs
 
 
 def _concat(chunks: list[Any]) -> Any:

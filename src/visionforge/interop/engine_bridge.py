@@ -13,18 +13,40 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from visionforge.interop.adapter import KerasAdapter, to_channels_first
 from visionforge.interop.criterion import KerasCriterion
 from visionforge.interop.keras_callbacks import Callback, CallbackList, History, TerminateOnNaN
+from visionforge.interop.layout import as_float_tensor, as_target_tensor, to_channels_first
 
-__all__ = ["ArrayDataset", "KerasCallbackBridge", "run_fit"]
+__all__ = ["ArrayDataset", "FitModel", "FitResult", "KerasCallbackBridge", "run_fit"]
+
+
+class FitModel(Protocol):
+    """What the bridge needs of the Keras-style model it trains (the adapter satisfies it).
+
+    Declared here so this module never imports the adapter (which imports this module).
+    """
+
+    module: torch.nn.Module
+    data_format: str
+    stop_training: bool
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer | None: ...
+
+
+@dataclass
+class FitResult:
+    """What :func:`run_fit` hands back: Keras' ``History`` and the engine ``Trainer`` used."""
+
+    history: History
+    trainer: Any = None
 
 
 class ArrayDataset(Dataset):
@@ -41,19 +63,14 @@ class ArrayDataset(Dataset):
 
 
 def _as_tensor_x(x: Any, channels_last: bool) -> torch.Tensor:
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-    t = t.float() if (not t.is_floating_point() or t.dtype == torch.float64) else t
+    t = as_float_tensor(x)
     # One copy into channels-first memory so per-sample indexing is contiguous.
     return (to_channels_first(t) if channels_last else t).contiguous()
 
 
-def _as_tensor_y(y: Any) -> torch.Tensor:
-    t = y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y))
-    if t.dtype == torch.float64:
-        t = t.float()
-    elif t.dtype in (torch.int32, torch.int16, torch.uint8, torch.int8):
-        t = t.long()
-    return t
+def _loader(x: Any, y: Any, key: str, channels_last: bool, **kwargs: Any) -> DataLoader:
+    data = ArrayDataset(_as_tensor_x(x, channels_last), as_target_tensor(y, long_ints=True), key)
+    return DataLoader(data, **kwargs)
 
 
 class KerasCallbackBridge(pl.Callback):
@@ -61,7 +78,7 @@ class KerasCallbackBridge(pl.Callback):
 
     def __init__(
         self,
-        adapter: KerasAdapter,
+        adapter: FitModel,
         criterion: KerasCriterion,
         callbacks: CallbackList,
         *,
@@ -137,7 +154,7 @@ def _progress(verbose: Any) -> bool | None:
 
 
 def run_fit(
-    adapter: KerasAdapter,
+    adapter: FitModel,
     criterion: KerasCriterion,
     x: Any,
     y: Any,
@@ -152,43 +169,29 @@ def run_fit(
     verbose: Any,
     validation_freq: int,
     engine_kwargs: dict[str, Any],
-) -> History:
-    """Train ``adapter.module`` with the engine; return Keras' ``History``."""
-    from visionforge.engine import Trainer
-    from visionforge.engine.callbacks.nan_guard import NonFiniteLossError
+) -> FitResult:
+    """Train ``adapter.module`` with the engine; return Keras' ``History`` and the trainer.
 
+    The adapter is only read (its module, optimizer, data format and ``stop_training``
+    flag, which Keras callbacks set); storing the result on it is the caller's job.
+    """
     channels_last = adapter.data_format == "channels_last"
     task = _task_of(adapter.module)
     key = "mask" if task == "segmentation" else "label"
-    train_loader = DataLoader(
-        ArrayDataset(_as_tensor_x(x, channels_last), _as_tensor_y(y), key),
-        batch_size=batch_size,
-        shuffle=shuffle,
-    )
+    train_loader = _loader(x, y, key, channels_last, batch_size=batch_size, shuffle=shuffle)
     val_loader = None
     if x_val is not None and len(x_val):
-        val_loader = DataLoader(
-            ArrayDataset(_as_tensor_x(x_val, channels_last), _as_tensor_y(y_val), key),
-            batch_size=batch_size,
-            shuffle=False,
-        )
+        val_loader = _loader(x_val, y_val, key, channels_last, batch_size=batch_size)
     history = History()
     cb_list = CallbackList(
         [*callbacks, history],
         adapter,
         {"epochs": epochs, "steps": math.ceil(len(x) / batch_size), "verbose": verbose},
     )
-    bridge = KerasCallbackBridge(adapter, criterion, cb_list, initial_epoch=initial_epoch)
-    adapter.stop_training = False
     n_epochs = max(epochs - initial_epoch, 0)
     if n_epochs == 0:
-        return history
-    tmp = None
-    output_dir = engine_kwargs.pop("output_dir", None)
-    if output_dir is None:
-        # Keras' fit writes nothing; the engine's run files go to a directory removed afterwards.
-        tmp = tempfile.TemporaryDirectory(prefix="vf_keras_fit_")
-        output_dir = tmp.name
+        return FitResult(history)
+    bridge = KerasCallbackBridge(adapter, criterion, cb_list, initial_epoch=initial_epoch)
     settings: dict[str, Any] = {
         "criterion": criterion,
         "optimizer": adapter.optimizer,
@@ -198,10 +201,45 @@ def run_fit(
         "restore_best": False,  # Keras keeps the last weights unless a callback restores
         "task": task,
         "progress": _progress(verbose),
-        "output_dir": output_dir,
         "save_model": False,
     }
-    settings.update(engine_kwargs)
+    trainer = _train(
+        adapter,
+        criterion,
+        settings,
+        engine_kwargs,
+        bridge,
+        cb_list,
+        train_loader,
+        val_loader,
+        callbacks,
+    )
+    return FitResult(history, trainer)
+
+
+def _train(
+    adapter: FitModel,
+    criterion: KerasCriterion,
+    settings: dict[str, Any],
+    engine_kwargs: dict[str, Any],
+    bridge: KerasCallbackBridge,
+    cb_list: CallbackList,
+    train_loader: DataLoader,
+    val_loader: DataLoader | None,
+    callbacks: Sequence[Callback],
+) -> Any:
+    """Build the engine ``Trainer`` (user ``engine_kwargs`` win) and run it."""
+    from visionforge.engine import Trainer
+    from visionforge.engine.callbacks.nan_guard import NonFiniteLossError
+
+    engine_kwargs = dict(engine_kwargs)
+    tmp = None
+    output_dir = engine_kwargs.pop("output_dir", None)
+    if output_dir is None:
+        # Keras' fit writes nothing; the engine's run files go to a directory removed afterwards.
+        tmp = tempfile.TemporaryDirectory(prefix="vf_keras_fit_")
+        output_dir = tmp.name
+    settings = {**settings, "output_dir": output_dir, **engine_kwargs}
     settings["callbacks"] = [*list(settings.get("callbacks", ())), bridge]
     trainer = Trainer(adapter.module, **settings)
     try:
@@ -218,20 +256,15 @@ def run_fit(
         adapter.module.eval()
         if tmp is not None:
             tmp.cleanup()
-    adapter.history = history
-    adapter.engine_trainer = trainer
-    return history
+    return trainer
+
+
+_BRIDGE_TASKS = ("classification", "segmentation", "signal")
 
 
 def _task_of(module: torch.nn.Module) -> str:
-    spec = getattr(module, "visionforge_spec", None) or {}
-    if spec.get("source") == "visionforge" and spec.get("name"):
-        try:
-            from visionforge.models.factory import model_entry
+    """The engine task for the module (its registration's, else classification)."""
+    from visionforge.models.spec import model_task
 
-            task = model_entry(spec["name"]).metadata.get("task")
-        except Exception:
-            task = None
-        if task in ("classification", "segmentation", "signal"):
-            return task
-    return "classification"
+    task = model_task(module)
+    return task if task in _BRIDGE_TASKS else "classification"

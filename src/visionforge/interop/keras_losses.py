@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from visionforge.errors import ConfigError
+from visionforge.registry import Registry
 
 __all__ = [
     "EPSILON",
@@ -152,13 +153,29 @@ class MeanSquaredError(Loss):
         return ((y_pred - y_true) ** 2).mean(-1)
 
 
-LOSSES: dict[str, type[Loss]] = {
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "binary_crossentropy": BinaryCrossentropy,
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-}
+#: Keras loss names -> our Loss classes. Keras' class names are aliases (lookup is
+#: case-insensitive), so a ``keras.losses.*`` object resolves through the same table.
+LOSSES = Registry("keras loss")
+LOSSES.add(
+    "categorical_crossentropy", CategoricalCrossentropy, aliases=("CategoricalCrossentropy",)
+)
+LOSSES.add(
+    "sparse_categorical_crossentropy",
+    SparseCategoricalCrossentropy,
+    aliases=("SparseCategoricalCrossentropy",),
+)
+LOSSES.add("binary_crossentropy", BinaryCrossentropy, aliases=("BinaryCrossentropy",))
+# MSE reads outputs as they are: it takes no from_logits.
+LOSSES.add(
+    "mean_squared_error", MeanSquaredError, aliases=("mse", "MeanSquaredError"), logits=False
+)
+
+
+def _from_registry(key: str, from_logits: bool, label_smoothing: float = 0.0) -> Loss:
+    entry = LOSSES.entry(key)
+    if not entry.metadata.get("logits", True):
+        return entry.obj()
+    return entry.obj(from_logits=from_logits, label_smoothing=label_smoothing)
 
 
 def get_loss(loss: Any, *, from_logits: bool = True) -> Callable[..., torch.Tensor]:
@@ -166,31 +183,24 @@ def get_loss(loss: Any, *, from_logits: bool = True) -> Callable[..., torch.Tens
     :class:`Loss` instance, a Keras loss object (mapped by class name and its
     ``from_logits``), or any callable ``(y_true, y_pred) -> scalar``."""
     if isinstance(loss, str):
-        key = loss.strip().lower()
+        key = loss.strip()
         if key not in LOSSES:
             raise ConfigError(
-                f"unknown loss {loss!r}; available: {', '.join(sorted(LOSSES))} "
+                f"unknown loss {loss!r}; available: {', '.join(LOSSES.list(include_aliases=True))} "
                 "(or pass a callable loss(y_true, y_pred))"
             )
-        cls = LOSSES[key]
-        return cls(from_logits=from_logits) if cls is not MeanSquaredError else cls()
+        return _from_registry(key, from_logits)
     if isinstance(loss, Loss):
         return loss
     # A real keras.losses.* object: translate it so gradients flow through torch.
     cls_name = type(loss).__name__
-    mapping = {
-        "CategoricalCrossentropy": CategoricalCrossentropy,
-        "SparseCategoricalCrossentropy": SparseCategoricalCrossentropy,
-        "BinaryCrossentropy": BinaryCrossentropy,
-    }
-    if type(loss).__module__.startswith("keras") and cls_name in mapping:
+    if type(loss).__module__.startswith("keras") and cls_name in LOSSES:
         cfg = loss.get_config()
-        return mapping[cls_name](
+        return _from_registry(
+            cls_name,
             from_logits=cfg.get("from_logits", False),
             label_smoothing=cfg.get("label_smoothing", 0.0) or 0.0,
         )
-    if type(loss).__module__.startswith("keras") and cls_name == "MeanSquaredError":
-        return MeanSquaredError()
     if callable(loss):
         return loss
     raise ConfigError(f"loss must be a name, a Loss or a callable, got {type(loss).__name__}")

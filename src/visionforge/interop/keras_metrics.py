@@ -6,13 +6,15 @@ channel, sparse when targets are integer labels, categorical for one-hot targets
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
 
 from visionforge.errors import ConfigError
+from visionforge.registry import Registry
 
-__all__ = ["Metric", "Accuracy", "MeanIoU", "MeanMetric", "get_metric", "METRIC_NAMES"]
+__all__ = ["Metric", "Accuracy", "MeanIoU", "MeanMetric", "get_metric", "METRICS", "METRIC_NAMES"]
 
 
 class Metric:
@@ -116,14 +118,27 @@ class MeanIoU(Metric):
         return float((tp[valid] / denom[valid]).mean())
 
 
-_ALIASES = {
-    "accuracy": ("auto", "accuracy"),
-    "acc": ("auto", "acc"),
-    "binary_accuracy": ("binary", "binary_accuracy"),
-    "categorical_accuracy": ("categorical", "categorical_accuracy"),
-    "sparse_categorical_accuracy": ("sparse", "sparse_categorical_accuracy"),
-}
-METRIC_NAMES = (*_ALIASES, "mean_iou", "miou")
+#: Keras metric names (and Keras metric class names, as aliases) -> metric factories
+#: taking ``name=``. Lookup is case-insensitive.
+METRICS = Registry("keras metric")
+METRICS.add("accuracy", partial(Accuracy, kind="auto"), aliases=("acc",))
+METRICS.add("binary_accuracy", partial(Accuracy, kind="binary"), aliases=("BinaryAccuracy",))
+METRICS.add(
+    "categorical_accuracy", partial(Accuracy, kind="categorical"), aliases=("CategoricalAccuracy",)
+)
+METRICS.add(
+    "sparse_categorical_accuracy",
+    partial(Accuracy, kind="sparse"),
+    aliases=("SparseCategoricalAccuracy",),
+)
+METRICS.add("mean_iou", MeanIoU, aliases=("miou", "MeanIoU"))
+#: The snake_case names ``compile(metrics=[...])`` accepts.
+METRIC_NAMES = tuple(
+    key
+    for name in METRICS.list()
+    for key in (name, *METRICS.entry(name).aliases)
+    if key == key.lower()
+)
 
 
 def get_metric(metric: Any) -> Metric:
@@ -132,26 +147,17 @@ def get_metric(metric: Any) -> Metric:
         return metric
     if isinstance(metric, str):
         key = metric.strip().lower()
-        if key in _ALIASES:
-            kind, name = _ALIASES[key]
-            return Accuracy(name=name, kind=kind)
-        if key in ("mean_iou", "miou"):
-            return MeanIoU(name=key)
-        raise ConfigError(f"unknown metric {metric!r}; available: {', '.join(METRIC_NAMES)}")
+        if key not in METRICS:
+            raise ConfigError(f"unknown metric {metric!r}; available: {', '.join(METRIC_NAMES)}")
+        return METRICS.get(key)(name=key)
     cls_name = type(metric).__name__
-    if type(metric).__module__.startswith("keras"):
+    if type(metric).__module__.startswith("keras") and cls_name in METRICS:
         cfg = metric.get_config()
-        snake = {
-            "Accuracy": "accuracy",
-            "BinaryAccuracy": "binary_accuracy",
-            "CategoricalAccuracy": "categorical_accuracy",
-            "SparseCategoricalAccuracy": "sparse_categorical_accuracy",
-        }
-        if cls_name in snake:
-            kind, _ = _ALIASES[snake[cls_name]]
-            return Accuracy(name=cfg.get("name", snake[cls_name]), kind=kind)
-        if cls_name == "MeanIoU":
-            return MeanIoU(name=cfg.get("name", "mean_iou"), num_classes=cfg.get("num_classes"))
+        canonical = METRICS.canonical(cls_name)
+        kwargs: dict[str, Any] = {"name": cfg.get("name", canonical)}
+        if canonical == "mean_iou":
+            kwargs["num_classes"] = cfg.get("num_classes")
+        return METRICS.get(canonical)(**kwargs)
     raise ConfigError(
         f"unsupported metric {metric!r}; use one of {', '.join(METRIC_NAMES)} or a "
         "visionforge.interop.keras_metrics.Metric subclass"

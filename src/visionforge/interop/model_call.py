@@ -14,17 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from visionforge.errors import ConfigError, UnknownNameError, WeightsError
+from visionforge.interop.tensorflow.models import KERAS_MODELS, build_keras_model
 
 __all__ = ["model_call", "load_model", "available_models", "TF_NAMES"]
 
-# CODAvision/nnTraining2 names -> our registry names (PyTorch) and Keras builder keys.
-_PT_ALIASES = {
-    "deeplabv3_plus": "deeplabv3plus_codavision",
-    "deeplabv3plus": "deeplabv3plus_codavision",
-    "unet": "unet",
-    "deepepicnn": "deepepicnn",
-}
-TF_NAMES = ("DeepLabV3_plus", "UNet", "DeepEpiCnn")
+# The names model_call knows for TensorFlow; each also names its PyTorch twin
+# (KERAS_MODELS' torch_name), so both frameworks resolve CODAvision names from one table.
+TF_NAMES = tuple(KERAS_MODELS.list())
 
 
 def available_models(framework: str) -> list[str]:
@@ -72,46 +68,10 @@ def model_call(
         raise ConfigError(f"encoder_id={encoder_id!r}: only encoder 0 (ResNet-50) is available")
     if l2_regularization_weight < 0:
         raise ConfigError(f"l2_regularization_weight must be >= 0, got {l2_regularization_weight}")
-    key = name.strip().lower().replace("-", "_")
+    key = name.strip().replace("-", "_")
     if fw == "tensorflow":
-        from visionforge.interop.tensorflow.models import build_keras_model
-
-        if key not in (
-            "deeplabv3_plus",
-            "deeplabv3plus",
-            "deeplabv3plus_codavision",
-            "unet",
-            "deepepicnn",
-        ):
-            raise UnknownNameError(
-                f"model {name!r} is not available for framework 'tensorflow'; TensorFlow has: "
-                f"{', '.join(TF_NAMES)}. Use framework='pytorch' for the full registry "
-                "(visionforge models list)."
-            )
-        if IMAGE_SIZE is None and key != "deepepicnn":
-            raise ConfigError(f"model_call({name!r}, framework='tensorflow') needs IMAGE_SIZE")
-        return build_keras_model(
-            key,
-            IMAGE_SIZE,
-            int(NUM_CLASSES),
-            l2_regularization_weight=float(l2_regularization_weight),
-            **kwargs,
-        )
-
-    from visionforge.models import create_model
-
-    registry_name = _PT_ALIASES.get(key, name)
-    ctor = dict(kwargs)
-    ctor.setdefault("num_classes", int(NUM_CLASSES))
-    if registry_name == "deepepicnn" and IMAGE_SIZE is not None:
-        length = IMAGE_SIZE if isinstance(IMAGE_SIZE, int) else list(IMAGE_SIZE)[0]
-        if int(length) != 750:
-            warnings.warn(
-                f"DeepEpiCnn takes any window length >= its minimum; IMAGE_SIZE={length} is only "
-                "checked at run time",
-                stacklevel=2,
-            )
-    module = create_model(registry_name, **ctor)
+        return _keras_model(name, key, IMAGE_SIZE, NUM_CLASSES, l2_regularization_weight, kwargs)
+    module = _torch_model(name, key, IMAGE_SIZE, NUM_CLASSES, kwargs)
     if not wrap_with_adapter:
         if l2_regularization_weight:
             module.l2_regularization_weight = float(l2_regularization_weight)
@@ -121,6 +81,52 @@ def model_call(
     adapter = KerasAdapter(module, name=name)
     adapter.l2_regularization_weight = float(l2_regularization_weight)
     return adapter
+
+
+def _keras_model(
+    name: str,
+    key: str,
+    image_size: Any,
+    num_classes: int,
+    l2_regularization_weight: float,
+    kwargs: dict[str, Any],
+) -> Any:
+    """The TensorFlow branch of :func:`model_call`."""
+    if key not in KERAS_MODELS:
+        raise UnknownNameError(
+            f"model {name!r} is not available for framework 'tensorflow'; TensorFlow has: "
+            f"{', '.join(TF_NAMES)}. Use framework='pytorch' for the full registry "
+            "(visionforge models list)."
+        )
+    if image_size is None and KERAS_MODELS.entry(key).metadata.get("image_size") != "length":
+        raise ConfigError(f"model_call({name!r}, framework='tensorflow') needs IMAGE_SIZE")
+    return build_keras_model(
+        key,
+        image_size,
+        int(num_classes),
+        l2_regularization_weight=float(l2_regularization_weight),
+        **kwargs,
+    )
+
+
+def _torch_model(
+    name: str, key: str, image_size: Any, num_classes: int, kwargs: dict[str, Any]
+) -> Any:
+    """The PyTorch branch of :func:`model_call`: a CODAvision name's twin or a registry name."""
+    from visionforge.models import create_model
+
+    registry_name = KERAS_MODELS.entry(key).metadata["torch_name"] if key in KERAS_MODELS else name
+    ctor = dict(kwargs)
+    ctor.setdefault("num_classes", int(num_classes))
+    if registry_name == "deepepicnn" and image_size is not None:
+        length = image_size if isinstance(image_size, int) else list(image_size)[0]
+        if int(length) != 750:
+            warnings.warn(
+                f"DeepEpiCnn takes any window length >= its minimum; IMAGE_SIZE={length} is only "
+                "checked at run time",
+                stacklevel=3,
+            )
+    return create_model(registry_name, **ctor)
 
 
 def load_model(
@@ -149,6 +155,7 @@ def load_model(
     from visionforge.interop.adapter import KerasAdapter
     from visionforge.models.model_dir import META_FILE
     from visionforge.models.model_dir import load_model as load_model_dir
+    from visionforge.models.spec import model_meta
 
     model_dir = p if p.is_dir() else p.parent
     if not (model_dir / META_FILE).is_file():
@@ -158,7 +165,7 @@ def load_model(
             "model to build -- use create_model(name, pretrained=path) instead"
         )
     module = load_model_dir(model_dir)
-    opts = (getattr(module, "visionforge_meta", None) or {}).get("keras_adapter", {})
+    opts = model_meta(module).get("keras_adapter", {})
     return KerasAdapter(
         module,
         outputs=opts.get("outputs", "logits"),

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import json
-import logging
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -41,9 +40,7 @@ __all__ = [
     "run_nntraining2",
 ]
 
-_log = logging.getLogger(__name__)
-
-# modelConfig keys -> our keys (None: understood, handled specially)
+# modelConfig / dataProcessing keys -> our keys (a plain translation table)
 _MODEL_KEYS = {
     "framework": "framework",
     "modelClass": "model",
@@ -215,39 +212,27 @@ def load_nntraining2_config(path: str | os.PathLike[str]) -> tuple[dict[str, Any
 
 
 # ----------------------------------------------------------------------------- metrics
+# The rates come from visionforge.evaluation.signal_metrics (the one implementation),
+# imported on use: the evaluation package is heavy and this module is read at CLI start.
 def binary_counts(
     y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray
 ) -> dict[str, float]:
-    """``tp, fp, tn, fn, tpr, fpr`` (and ``accuracy``) for binary labels (1 = seizure)."""
-    t = np.asarray(y_true).astype(int)
-    p = np.asarray(y_pred).astype(int)
-    tp = int(((t == 1) & (p == 1)).sum())
-    fp = int(((t == 0) & (p == 1)).sum())
-    tn = int(((t == 0) & (p == 0)).sum())
-    fn = int(((t == 1) & (p == 0)).sum())
-    return {
-        "tp": tp,
-        "fp": fp,
-        "tn": tn,
-        "fn": fn,
-        "tpr": tp / (tp + fn) if tp + fn else 0.0,
-        "fpr": fp / (fp + tn) if fp + tn else 0.0,
-        "accuracy": (tp + tn) / max(len(t), 1),
-    }
+    """nnTraining2's ``tp, fp, tn, fn, tpr, fpr`` (plus accuracy, PPV, F1...) for binary labels
+    (1 = seizure); a rate with a zero denominator (no positives/negatives) is NaN, undefined."""
+    from visionforge.evaluation.signal_metrics import binary_rates
+
+    return binary_rates(y_true, y_pred)
 
 
 def event_level_predictions(
     probs: np.ndarray, y: np.ndarray, event_ids: np.ndarray, threshold: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per event: true label = max window label; predicted = any window's seizure probability
-    >= ``threshold`` (an alarm during the event)."""
-    ids = np.asarray(event_ids)
-    uniq, inverse = np.unique(ids, return_inverse=True)
-    true = np.zeros(len(uniq), dtype=int)
-    pred = np.zeros(len(uniq), dtype=int)
-    np.maximum.at(true, inverse, np.asarray(y).astype(int))
-    np.maximum.at(pred, inverse, (np.asarray(probs) >= threshold).astype(int))
-    return true, pred
+    >= ``threshold`` (an alarm during the event). Events in sorted id order."""
+    from visionforge.evaluation.signal_metrics import group_events
+
+    ev = group_events(np.asarray(probs), np.asarray(y).astype(int), event_ids)
+    return ev["label"].astype(int), (ev["max_prob"] >= threshold).astype(int)
 
 
 def ensemble_probabilities(
@@ -275,13 +260,16 @@ def ensemble_probabilities(
 
 
 def _results(probs: np.ndarray, y: np.ndarray, ids: np.ndarray, threshold: float) -> dict[str, Any]:
-    ev_true, ev_pred = event_level_predictions(probs, y, ids, threshold)
+    """``testResults.json``: datapoint- and event-level rates at ``threshold`` (NaN = undefined)."""
+    from visionforge.evaluation.signal_metrics import datapoint_metrics, event_metrics
+
+    event = event_metrics(probs, y, ids, threshold)
     return {
         "threshold": threshold,
-        "datapoint": binary_counts(y, (probs >= threshold).astype(int)),
-        "event": binary_counts(ev_true, ev_pred),
+        "datapoint": datapoint_metrics(probs, y, threshold),
+        "event": event,
         "n_windows": len(y),
-        "n_events": len(ev_true),
+        "n_events": event["num_events"],
     }
 
 
@@ -367,11 +355,47 @@ def _split_event_list(
 
 
 # ----------------------------------------------------------------------------- training
-def _train_pytorch(s: Mapping[str, Any], train: Any, val: Any, run_dir: Path) -> Any:
+def _pytorch_loaders(s: Mapping[str, Any], train: Any, val: Any) -> tuple[Any, Any]:
+    """Training loader (balanced batches or a seeded shuffle) and the validation loader."""
     import torch
     from torch.utils.data import DataLoader
 
     from visionforge.data.signals import SignalDataset, balanced_sampler
+
+    batch_size = int(s["batch_size"])
+    train_ds = SignalDataset(
+        train.x, train.y, train.event_ids, class_names=["nonSeizure", "seizure"]
+    )
+    # A last batch of one sample would break BatchNorm in training: drop it.
+    drop_last = len(train_ds) % batch_size == 1
+    if s.get("balanced_batches"):
+        order: dict[str, Any] = {"sampler": balanced_sampler(train.y, seed=int(s["seed"]))}
+    else:
+        order = {"shuffle": True, "generator": torch.Generator().manual_seed(int(s["seed"]))}
+    loader = DataLoader(train_ds, batch_size=batch_size, drop_last=drop_last, **order)
+    val_loader = None
+    if val is not None and len(val):
+        val_loader = DataLoader(SignalDataset(val.x, val.y, val.event_ids), batch_size=batch_size)
+    return loader, val_loader
+
+
+def _pytorch_scheduler(s: Mapping[str, Any], has_val: bool) -> tuple[str | None, dict[str, Any]]:
+    """nnTraining2's LR policy: its three-phase schedule, else plateau on validation loss."""
+    if s.get("use_lr_schedule"):
+        keys = ("lr_peak", "lr_main_end", "warmup_steps", "main_steps", "cooldown_steps")
+        return "three_phase", {k: s[k] for k in keys if s.get(k) is not None}
+    if has_val:
+        return "plateau", {
+            "factor": float(s["plateau_factor"]),
+            "patience": int(s["plateau_patience"]),
+            "min_lr": float(s["plateau_min_lr"]),
+        }
+    return None, {}
+
+
+def _train_pytorch(s: Mapping[str, Any], train: Any, val: Any, run_dir: Path) -> Any:
+    import torch
+
     from visionforge.engine import Trainer
     from visionforge.models import create_model
 
@@ -381,47 +405,8 @@ def _train_pytorch(s: Mapping[str, Any], train: Any, val: Any, run_dir: Path) ->
         drop_rate=float(s["dense_dropout"]),
         conv_drop_rate=float(s["conv_dropout"]),
     )
-    train_ds = SignalDataset(
-        train.x, train.y, train.event_ids, class_names=["nonSeizure", "seizure"]
-    )
-    # A last batch of one sample would break BatchNorm in training: drop it.
-    drop_last = len(train_ds) % int(s["batch_size"]) == 1
-    if s.get("balanced_batches"):
-        loader = DataLoader(
-            train_ds,
-            batch_size=int(s["batch_size"]),
-            drop_last=drop_last,
-            sampler=balanced_sampler(train.y, seed=int(s["seed"])),
-        )
-    else:
-        loader = DataLoader(
-            train_ds,
-            batch_size=int(s["batch_size"]),
-            shuffle=True,
-            drop_last=drop_last,
-            generator=torch.Generator().manual_seed(int(s["seed"])),
-        )
-    val_loader = None
-    if val is not None and len(val):
-        val_loader = DataLoader(
-            SignalDataset(val.x, val.y, val.event_ids), batch_size=int(s["batch_size"])
-        )
-    if s.get("use_lr_schedule"):
-        scheduler = "three_phase"
-        sk = {
-            k: s[k]
-            for k in ("lr_peak", "lr_main_end", "warmup_steps", "main_steps", "cooldown_steps")
-            if s.get(k) is not None
-        }
-    elif val_loader is not None:
-        scheduler = "plateau"
-        sk = {
-            "factor": float(s["plateau_factor"]),
-            "patience": int(s["plateau_patience"]),
-            "min_lr": float(s["plateau_min_lr"]),
-        }
-    else:
-        scheduler, sk = None, {}
+    loader, val_loader = _pytorch_loaders(s, train, val)
+    scheduler, sk = _pytorch_scheduler(s, val_loader is not None)
     trainer = Trainer(
         model,
         optimizer="adamw" if s.get("use_adamw") else "adam",
@@ -528,6 +513,98 @@ def _train_one(
     return _train_pytorch(s, train, val, run_dir), train.stats
 
 
+def _load_settings(
+    config: str | os.PathLike[str] | Mapping[str, Any],
+    overrides: Mapping[str, Any] | None,
+    run_dir: Path,
+    verbose: bool,
+) -> dict[str, Any]:
+    """Translate the config, warn about ignored keys, and record both forms in ``run_dir``."""
+    if isinstance(config, Mapping):
+        settings, ignored = translate_config(config)
+        raw = dict(config)
+    else:
+        settings, ignored = load_nntraining2_config(config)
+        raw = json.loads(Path(config).read_text(encoding="utf-8"))
+    settings.update(overrides or {})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for key in ignored:
+        warnings.warn(
+            f"nnTraining2 config key {key!r} is not used by visionforge and was ignored",
+            stacklevel=3,
+        )
+    atomic_write_json(run_dir / "config_nntraining2.json", raw)
+    atomic_write_json(
+        run_dir / "config_translated.json", {"settings": settings, "ignored_keys": ignored}
+    )
+    if verbose:
+        print("nnTraining2 config translated to visionforge settings:")
+        for key in sorted(settings):
+            print(f"  {key} = {settings[key]!r}")
+        if ignored:
+            print(f"  ignored keys: {', '.join(ignored)}")
+    return settings
+
+
+def _run_kfold(
+    settings: Mapping[str, Any],
+    parts: Mapping[str, list[dict[str, Any]]],
+    test: Any,
+    run_dir: Path,
+    kfold: int,
+    ensemble: str,
+    quantile: float,
+) -> dict[str, Any]:
+    """Train one model per event-level fold; write per-fold results, the fold summary and the
+    ensemble's ``testResults.json``."""
+    from visionforge.data.signals import event_label
+    from visionforge.data.splits import kfold_indices
+
+    threshold = float(settings["threshold"])
+    pool = parts["train"] + parts["val"]
+    labels = [int(event_label(ev)) for ev in pool]
+    folds = kfold_indices(labels, kfold, int(settings["seed"]))
+    fold_results, fold_probs = [], []
+    for k, (train_idx, val_idx) in enumerate(folds):
+        fold_dir = run_dir / f"fold_{k}"
+        predict, _ = _train_one(
+            settings, [pool[i] for i in train_idx], [pool[i] for i in val_idx], fold_dir
+        )
+        probs = predict(test.x)
+        fold_probs.append(probs)
+        res = _results(probs, test.y, test.event_ids, threshold)
+        atomic_write_json(fold_dir / "testResults.json", res)
+        fold_results.append(res)
+    combined = ensemble_probabilities(fold_probs, ensemble, quantile)
+    result = _results(combined, test.y, test.event_ids, threshold)
+    result.update(
+        {
+            "framework": settings["framework"],
+            "model": settings["model"],
+            "ensemble": {"method": ensemble, "quantile": quantile, "folds": kfold},
+        }
+    )
+    summary = _kfold_summary(fold_results)
+    summary["ensemble"] = {k: result[k] for k in ("datapoint", "event")}
+    atomic_write_json(run_dir / "kfold_summary.json", summary)
+    atomic_write_json(run_dir / "testResults.json", result)
+    return result
+
+
+def _kfold_summary(fold_results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-fold results and the mean/std of each rate across folds (NaN if any fold's rate is
+    undefined: an average over the defined folds only would hide that)."""
+    summary: dict[str, Any] = {"folds": fold_results}
+    for level in ("datapoint", "event"):
+        for key in ("tpr", "fpr", "accuracy"):
+            vals = np.array([r[level][key] for r in fold_results], dtype=np.float64)
+            summary.setdefault(level, {})[key] = {
+                "mean": float(vals.mean()),
+                "std": float(vals.std()),
+            }
+    return summary
+
+
 def run_nntraining2(
     config: str | os.PathLike[str] | Mapping[str, Any],
     output_dir: str | os.PathLike[str],
@@ -552,83 +629,20 @@ def run_nntraining2(
         overrides: settings (our keys) replacing the file's, e.g. ``{"epochs": 1}``.
 
     Returns:
-        The ``testResults.json`` content.
+        The ``testResults.json`` content. A rate whose denominator is zero (e.g. ``tpr`` when
+        the test set has no seizure windows) is NaN, written as ``NaN`` in the JSON.
     """
-    if isinstance(config, Mapping):
-        settings, ignored = translate_config(config)
-        raw = dict(config)
-    else:
-        settings, ignored = load_nntraining2_config(config)
-        raw = json.loads(Path(config).read_text(encoding="utf-8"))
-    settings.update(overrides or {})
     run_dir = Path(output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for key in ignored:
-        warnings.warn(
-            f"nnTraining2 config key {key!r} is not used by visionforge and was ignored",
-            stacklevel=2,
-        )
-    atomic_write_json(run_dir / "config_nntraining2.json", raw)
-    atomic_write_json(
-        run_dir / "config_translated.json", {"settings": settings, "ignored_keys": ignored}
-    )
-    if verbose:
-        print("nnTraining2 config translated to visionforge settings:")
-        for key in sorted(settings):
-            print(f"  {key} = {settings[key]!r}")
-        if ignored:
-            print(f"  ignored keys: {', '.join(ignored)}")
-
-    all_events = _prepare_events(settings, events)
-    parts = _split_event_list(all_events, settings)
+    settings = _load_settings(config, overrides, run_dir, verbose)
+    parts = _split_event_list(_prepare_events(settings, events), settings)
     if not parts["test"]:
         raise DataError("the test split is empty: raise dataProcessing.testProp or add events")
     test = _windows(parts["test"], settings)
-    threshold = float(settings["threshold"])
-
-    if not kfold or int(kfold) < 2:
-        predict, stats = _train_one(settings, parts["train"], parts["val"], run_dir)
-        test = _windows(parts["test"], settings, stats)
-        result = _results(predict(test.x), test.y, test.event_ids, threshold)
-        result.update({"framework": settings["framework"], "model": settings["model"]})
-        atomic_write_json(run_dir / "testResults.json", result)
-        return result
-
-    from visionforge.data.signals import event_label
-    from visionforge.data.splits import kfold_indices
-
-    pool = parts["train"] + parts["val"]
-    labels = [int(event_label(ev)) for ev in pool]
-    folds = kfold_indices(labels, int(kfold), int(settings["seed"]))
-    fold_results, fold_probs = [], []
-    for k, (train_idx, val_idx) in enumerate(folds):
-        fold_dir = run_dir / f"fold_{k}"
-        predict, _ = _train_one(
-            settings, [pool[i] for i in train_idx], [pool[i] for i in val_idx], fold_dir
-        )
-        probs = predict(test.x)
-        fold_probs.append(probs)
-        res = _results(probs, test.y, test.event_ids, threshold)
-        atomic_write_json(fold_dir / "testResults.json", res)
-        fold_results.append(res)
-    combined = ensemble_probabilities(fold_probs, ensemble, quantile)
-    result = _results(combined, test.y, test.event_ids, threshold)
-    result.update(
-        {
-            "framework": settings["framework"],
-            "model": settings["model"],
-            "ensemble": {"method": ensemble, "quantile": quantile, "folds": int(kfold)},
-        }
-    )
-    summary: dict[str, Any] = {"folds": fold_results}
-    for level in ("datapoint", "event"):
-        for key in ("tpr", "fpr", "accuracy"):
-            vals = np.array([r[level][key] for r in fold_results])
-            summary.setdefault(level, {})[key] = {
-                "mean": float(vals.mean()),
-                "std": float(vals.std()),
-            }
-    summary["ensemble"] = {k: result[k] for k in ("datapoint", "event")}
-    atomic_write_json(run_dir / "kfold_summary.json", summary)
+    if kfold and int(kfold) >= 2:
+        return _run_kfold(settings, parts, test, run_dir, int(kfold), ensemble, quantile)
+    predict, stats = _train_one(settings, parts["train"], parts["val"], run_dir)
+    test = _windows(parts["test"], settings, stats)
+    result = _results(predict(test.x), test.y, test.event_ids, float(settings["threshold"]))
+    result.update({"framework": settings["framework"], "model": settings["model"]})
     atomic_write_json(run_dir / "testResults.json", result)
     return result

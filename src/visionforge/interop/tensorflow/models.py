@@ -17,6 +17,7 @@ from typing import Any
 from visionforge.errors import ConfigError
 from visionforge.interop.tensorflow import require_tensorflow
 from visionforge.interop.tensorflow.layers import custom_layers
+from visionforge.registry import Registry
 
 __all__ = [
     "build_deeplabv3plus",
@@ -278,12 +279,17 @@ def build_deepepicnn(
     return b.keras.Model(inputs, outputs, name=name)
 
 
-# CODAvision/nnTraining2 names -> (builder, registry name of the PyTorch twin)
-KERAS_MODELS = {
-    "deeplabv3_plus": (build_deeplabv3plus, "deeplabv3plus_codavision"),
-    "unet": (build_unet, "unet"),
-    "deepepicnn": (build_deepepicnn, "deepepicnn"),
-}
+#: CODAvision/nnTraining2 names -> Keras builders; ``torch_name`` is the registry name of
+#: the PyTorch twin (what ``model_call`` builds for framework "pytorch"). Case-insensitive.
+KERAS_MODELS = Registry("keras model")
+KERAS_MODELS.add(
+    "DeepLabV3_plus",
+    build_deeplabv3plus,
+    aliases=("deeplabv3plus", "deeplabv3plus_codavision"),
+    torch_name="deeplabv3plus_codavision",
+)
+KERAS_MODELS.add("UNet", build_unet, torch_name="unet")
+KERAS_MODELS.add("DeepEpiCnn", build_deepepicnn, torch_name="deepepicnn", image_size="length")
 
 
 def build_keras_model(
@@ -295,21 +301,19 @@ def build_keras_model(
     **kwargs: Any,
 ) -> Any:
     """Build a Keras model by its CODAvision/nnTraining2 name (case-insensitive)."""
-    key = name.strip().lower().replace("-", "_")
-    key = {"deeplabv3plus": "deeplabv3_plus", "deeplabv3plus_codavision": "deeplabv3_plus"}.get(
-        key, key
-    )
+    key = name.strip().replace("-", "_")
     if key not in KERAS_MODELS:
         raise ConfigError(
             f"model {name!r} has no TensorFlow implementation; TensorFlow models: "
-            "DeepLabV3_plus, UNet, DeepEpiCnn (use framework='pytorch' for the full registry)"
+            f"{', '.join(KERAS_MODELS.list())} (use framework='pytorch' for the full registry)"
         )
-    builder = KERAS_MODELS[key][0]
-    if key == "deepepicnn":
+    entry = KERAS_MODELS.entry(key)
+    if entry.metadata.get("image_size") == "length":
+        # A 1-D model: IMAGE_SIZE is the window length.
         if image_size is not None and "length" not in kwargs:
             size = image_size if isinstance(image_size, int) else int(list(image_size)[0])
             kwargs["length"] = size
-        return builder(num_classes, l2_regularization_weight=l2_regularization_weight, **kwargs)
-    return builder(
+        return entry.obj(num_classes, l2_regularization_weight=l2_regularization_weight, **kwargs)
+    return entry.obj(
         image_size, num_classes, l2_regularization_weight=l2_regularization_weight, **kwargs
     )
