@@ -199,6 +199,14 @@ def run_fit(
         "validation_freq": validation_freq,
         "early_stopping_patience": None,  # Keras stops only through its callbacks
         "restore_best": False,  # Keras keeps the last weights unless a callback restores
+        # Keras semantics: the optimizer's LR as given and constant unless a callback changes
+        # it, no seeding behind the user's back, no engine checkpoints (ModelCheckpoint is
+        # the user's callback).
+        "scheduler": "none",
+        "lr_multiplier": 1.0,
+        "seed": None,
+        "checkpoint": False,
+        "loggers": ["csv"],
         "task": task,
         "progress": _progress(verbose),
         "save_model": False,
