@@ -168,7 +168,7 @@ def trace_mask(binary: np.ndarray, downsample: float = 1.0, origin: tuple[float,
             owner.setdefault(int(min(found, key=lambda i: areas[i])), []).append(hole.exterior)
     polys = [Polygon(s.exterior, owner.get(i, [])) for i, s in enumerate(shells)]
     if simplify > 0:
-        polys = [shapely.simplify(p, simplify * d, preserve_topology=True) for p in polys]
+        polys = list(shapely.simplify(np.array(polys, dtype=object), simplify * d, preserve_topology=True))
     return [p for p in polys if not p.is_empty]
 
 
