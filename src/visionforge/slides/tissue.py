@@ -9,9 +9,9 @@ cutoff are tissue:
 
 The cutoff is Otsu's threshold of the scores (``skimage.filters.threshold_otsu``) unless given;
 :attr:`TissueMask.cutoff` and :meth:`TissueMask.to_dict` let the caller save it with the run so
-the same cutoff can be passed back. Small objects and holes are removed with
-``skimage.morphology``. An image without tissue gives a mask with ``empty == True`` and a
-:attr:`TissueMask.message` instead of an exception.
+the same cutoff can be passed back. Small objects and holes are removed by connected-component
+labelling (``scipy.ndimage``). An image without tissue gives a mask with ``empty == True`` and
+a :attr:`TissueMask.message` instead of an exception.
 """
 
 from __future__ import annotations
@@ -72,13 +72,21 @@ def tissue_score(image: np.ndarray, mode: Mode = "he") -> np.ndarray:
     raise ConfigError(f"tissue mode={mode!r}: use 'he' or 'grayscale'")
 
 
-def _cleanup(mask: np.ndarray, min_object_px: int, min_hole_px: int) -> np.ndarray:
-    from skimage import morphology
+def _drop_small(mask: np.ndarray, max_px: int) -> np.ndarray:
+    """``mask`` without 8-connected components of ``max_px`` pixels or fewer."""
+    from scipy import ndimage
 
+    comp, _ = ndimage.label(mask, structure=np.ones((3, 3)))
+    sizes = np.bincount(comp.ravel())
+    return mask & (sizes[comp] > max_px)
+
+
+def _cleanup(mask: np.ndarray, min_object_px: int, min_hole_px: int) -> np.ndarray:
+    # same effect as skimage.morphology.remove_small_objects/holes, whose size keyword changed
     if min_object_px > 0:
-        mask = morphology.remove_small_objects(mask, max_size=min_object_px)
+        mask = _drop_small(mask, min_object_px)
     if min_hole_px > 0:
-        mask = morphology.remove_small_holes(mask, max_size=min_hole_px)
+        mask = ~_drop_small(~mask, min_hole_px)
     return mask
 
 
