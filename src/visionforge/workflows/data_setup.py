@@ -105,8 +105,8 @@ def _signal_source(dc: Any, root: Path, kind: str) -> dict[str, Any]:
         window = {"window": dc.window, "step": dc.step,
                   "normalize": "window" if dc.normalize else None}
         return {"source": load_osdb_events(files), "source_kind": "osdb", "window_kwargs": window}
-    files = [p for p in sorted(root.iterdir()) if p.suffix in (".npy", ".npz", ".csv", ".ts")] if (
-        root.is_dir()) else [root]
+    files = [p for p in sorted(root.iterdir()) if p.suffix in (".npy", ".npz", ".csv", ".ts")
+             and not p.stem.endswith("_labels")] if root.is_dir() else [root]  # labels: a sibling
     if len(files) != 1:
         raise DataError(f"{root}: expected one .npy/.npz/.csv/.ts series file, found "
                         f"{[f.name for f in files]}; point data.root at the file")
