@@ -21,6 +21,7 @@ _LAZY = {
     "save_model_dir": "visionforge.models",
     "Registry": "visionforge.registry",
     "Trainer": "visionforge.engine",
+    "TrainSettings": "visionforge.engine",
     "train_staged": "visionforge.engine",
     "set_seed": "visionforge.engine",
     "Predictor": "visionforge.inference",

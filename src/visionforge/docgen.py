@@ -34,6 +34,10 @@ def configuration_reference() -> str:
         "    trainer.max_epochs=20 optimizer.lr=3e-4",
         "```",
         "",
+        "The `trainer`, `optimizer`, `scheduler.name`, `loss` and `callbacks` keys are generated",
+        "from `visionforge.TrainSettings`, the one definition of every training setting: the",
+        "Python `Trainer(model, **settings)` takes the same names with the same defaults.",
+        "",
         "## Keys",
         "",
     ]
@@ -48,14 +52,18 @@ def configuration_reference() -> str:
             if dataclasses.is_dataclass(default):
                 nested.append((f.name, type(default)))
                 continue
-            ftype = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            ftype = f.type if isinstance(f.type, str | type) else str(f.type).replace("typing.", "")
+            ftype = getattr(ftype, "__name__", ftype)
             ftype = str(ftype).replace("|", "\\|")  # a pipe would split the table cell
-            rows.append(f"| `{prefix}{f.name}` | `{ftype}` | `{default!r}` |")
+            setting = f.metadata.get("setting")
+            python = f"`{setting}`" if setting else ""
+            doc = str(f.metadata.get("doc", "")).replace("|", "\\|")
+            rows.append(f"| `{prefix}{f.name}` | `{ftype}` | `{default!r}` | {python} | {doc} |")
         if rows:
             lines.append(f"### `{prefix.rstrip('.') or 'top level'}`")
             lines.append("")
-            lines.append("| key | type | schema default |")
-            lines.append("|---|---|---|")
+            lines.append("| key | type | default | `Trainer` argument | meaning |")
+            lines.append("|---|---|---|---|---|")
             lines.extend(rows)
             lines.append("")
         for name, sub in nested:

@@ -26,6 +26,7 @@ __all__ = [
     "read_json",
     "atomic_torch_save",
     "load_state_dict_file",
+    "safe_torch_load",
     "WEIGHT_SUFFIXES",
 ]
 
@@ -142,6 +143,39 @@ def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, Any]:
     )
 
 
+def safe_torch_load(
+    path: str | os.PathLike[str],
+    *,
+    map_location: Any = "cpu",
+    loader: Callable[..., Any] | None = None,
+    what: str = "weights file",
+) -> Any:
+    """``torch.load(path, weights_only=True)`` with every failure turned into :class:`WeightsError`.
+
+    The one place visionforge reads a torch pickle: a file that needs arbitrary unpickling
+    (and so could run code) is refused, a missing or corrupt file is named with its path.
+    ``what`` names the kind of file in the messages (``"weights file"``, ``"checkpoint"``).
+    """
+    import pickle
+
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"{p}: {what} not found")
+    load = loader or torch.load
+    try:
+        return load(str(p), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"{p}: refused to load: the {what} needs arbitrary unpickling, which can run code "
+            f"({str(exc).splitlines()[0]}). Only tensors and plain data are read: re-save it as "
+            "a plain state dict or .safetensors."
+        ) from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise WeightsError(f"{p}: cannot read the {what} ({exc})") from None
+
+
 def load_state_dict_file(
     path: str | os.PathLike[str],
     *,
@@ -163,18 +197,5 @@ def load_state_dict_file(
             return load_file(str(p), device=map_location)
         except Exception as exc:
             raise WeightsError(f"{p}: not a valid safetensors file ({exc})") from None
-    import pickle
-
-    import torch
-
-    load = loader or torch.load
-    try:
-        obj = load(str(p), map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise WeightsError(
-            f"{p}: refused to load: the file needs arbitrary unpickling, which can run code "
-            f"({str(exc).splitlines()[0]}). Re-save it as a plain state dict or .safetensors."
-        ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise WeightsError(f"{p}: cannot read weights ({exc})") from None
+    obj = safe_torch_load(p, map_location=map_location, loader=loader)
     return _unwrap_state_dict(obj, p)

@@ -44,7 +44,7 @@ def test_group_selection_and_shortcuts(tmp_path):
         (["trainer.max_epochs=abc"], "trainer.max_epochs"),
         (["trainer=gpux"], "choose one of: cpu, debug, default, gpu, multi_gpu"),
         (["nonsense"], "key=value"),
-        (["scheduler.name=cosine"], "choose one of: onecycle"),
+        (["scheduler.name=cosine"], "choose one of: auto, onecycle"),
         (["task=detection"], "choose one of: auto, classification"),
     ],
 )

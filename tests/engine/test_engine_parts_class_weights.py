@@ -76,7 +76,35 @@ def test_classification_weights_match_sklearn():
     w = classification_class_weights(labels, 4)
     np.testing.assert_allclose(w, compute_class_weight("balanced", classes=np.arange(4), y=labels))
     assert (w[labels].mean()) == pytest.approx(1.0)  # loss scale unchanged
+    # A class with no samples: the others are sklearn's weights over the present classes
+    # (so the count-weighted mean stays 1), the absent one 1.0.
     w_missing = classification_class_weights([0, 0, 1], 3)
-    np.testing.assert_allclose(w_missing, [3 / (3 * 2), 3 / (3 * 1), 1.0])
+    np.testing.assert_allclose(w_missing, [3 / (2 * 2), 3 / (2 * 1), 1.0])
+    assert w_missing[[0, 0, 1]].mean() == pytest.approx(1.0)
     with pytest.raises(DataError, match="outside"):
         classification_class_weights([0, 5], 3)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_median_frequency_matches_sklearn_derived_numbers(seed):
+    """Median-frequency rule against numbers derived from sklearn's "balanced" weights.
+
+    When every mask contains every present class, ``freq_c = count_c / N``; sklearn's
+    balanced weight is ``b_c = N / (K * count_c)``, so ``freq_c = 1 / (K * b_c)`` and the
+    median-frequency weight is ``median(freq) / freq_c``. Class 4 never occurs: weight 1.0.
+    """
+    from sklearn.utils.class_weight import compute_class_weight
+
+    rng = np.random.default_rng(seed)
+    present = np.arange(4)
+    masks = []
+    for _ in range(3):
+        m = rng.choice(present, size=(6, 7), p=[0.6, 0.25, 0.1, 0.05])
+        m.flat[:4] = present  # every mask holds every present class
+        masks.append(m)
+    y = np.concatenate([m.ravel() for m in masks])
+    b = compute_class_weight("balanced", classes=present, y=y)
+    freq = 1.0 / (len(present) * b)
+    expected = np.append(np.median(freq) / freq, 1.0)
+    got = segmentation_class_weights(masks, 5, clip=(0.0, np.inf))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)

@@ -180,3 +180,204 @@ def test_loss_weights_follow_device():
     loss = build_loss("codavision", "segmentation", class_weights=[1, 2])
     assert "weight" in dict(loss.named_buffers())
     assert float(loss.weight.sum()) == pytest.approx(1.0)
+
+
+# -- against MONAI (dev extra) and torchvision -------------------------------------------
+# Our losses stay hand-written (ignore_index everywhere, our weight semantics, no runtime
+# dependency on MONAI); these tests pin them to the library numbers under the argument
+# mapping that makes them equal, including class weights and ignored pixels.
+IGNORE = 255
+
+
+def _monai_losses():
+    return pytest.importorskip(
+        "monai.losses", reason="monai is not installed (pip install -e '.[dev]')"
+    )
+
+
+def _seg_batch(seed: int, classes: int = 4, ignore: bool = False):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(2, classes, 6, 5, generator=g) * 2
+    target = torch.randint(0, classes, (2, 6, 5), generator=g)
+    if ignore:
+        target[torch.rand(target.shape, generator=g) < 0.3] = IGNORE
+    return logits, target
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+@pytest.mark.parametrize("weights", [None, [0.5, 2.0, 1.0, 3.0]])
+def test_dice_matches_monai(ignore, weights):
+    ml = _monai_losses()
+    logits, target = _seg_batch(3, ignore=ignore)
+    ii = IGNORE if ignore else None
+    ours = build_loss("dice", "segmentation", class_weights=weights, ignore_index=ii)(
+        logits, target
+    )
+    monai = ml.DiceLoss(
+        softmax=True, to_onehot_y=True, batch=True, smooth_nr=1.0, smooth_dr=1.0,
+        ignore_index=ii, weight=weights,
+    )(logits, target[:, None])
+    # MONAI averages w_c * loss_c over the C classes; ours divides by sum(w) instead.
+    scale = 1.0 if weights is None else 4 / sum(weights)
+    torch.testing.assert_close(ours, monai * scale)
+    if ignore:  # independently: MONAI on the valid pixels only, laid out as [1, C, N]
+        valid = target != IGNORE
+        flat = logits.movedim(1, -1)[valid].T[None]
+        monai_valid = ml.DiceLoss(
+            softmax=True, to_onehot_y=True, batch=True, smooth_nr=1.0, smooth_dr=1.0,
+            weight=weights,
+        )(flat, target[valid][None, None])
+        torch.testing.assert_close(ours, monai_valid * scale)
+
+
+def test_binary_dice_matches_monai_two_channel_softmax():
+    ml = _monai_losses()
+    z = torch.randn(2, 1, 5, 5)
+    target = (torch.rand(2, 5, 5) > 0.6).long()
+    ours = build_loss("dice", "segmentation")(z, target)
+    # softmax([0, z]) = [1 - sigmoid(z), sigmoid(z)]: ours averages background and foreground
+    two = torch.cat([torch.zeros_like(z), z], dim=1)
+    monai = ml.DiceLoss(
+        softmax=True, to_onehot_y=True, batch=True, smooth_nr=1.0, smooth_dr=1.0
+    )(two, target[:, None])
+    torch.testing.assert_close(ours, monai)
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+@pytest.mark.parametrize("weights", [None, [0.5, 2.0, 1.0, 3.0]])
+def test_ce_dice_matches_monai(ignore, weights):
+    ml = _monai_losses()
+    logits, target = _seg_batch(4, ignore=ignore)
+    ii = IGNORE if ignore else None
+    ours = build_loss(
+        "ce_dice", "segmentation", class_weights=weights, ignore_index=ii,
+        ce_weight=0.7, dice_weight=1.3,
+    )(logits, target)
+    if not ignore and weights is None:
+        monai = ml.DiceCELoss(
+            softmax=True, to_onehot_y=True, batch=True, smooth_nr=1.0, smooth_dr=1.0,
+            lambda_ce=0.7, lambda_dice=1.3,
+        )(logits, target[:, None])
+        torch.testing.assert_close(ours, monai)
+    # MONAI's DiceCELoss has no ignore_index and also weights the Dice term: build ours
+    # from MONAI's DiceLoss (unweighted, ignore_index) and torch's weighted cross-entropy.
+    dice = ml.DiceLoss(
+        softmax=True, to_onehot_y=True, batch=True, smooth_nr=1.0, smooth_dr=1.0,
+        ignore_index=ii,
+    )(logits, target[:, None])
+    w = None if weights is None else torch.tensor(weights)
+    ce = F.cross_entropy(logits, target, weight=w, ignore_index=IGNORE if ignore else -100)
+    torch.testing.assert_close(ours, 0.7 * ce + 1.3 * dice)
+
+
+def test_binary_ce_dice_uses_bce_like_monai():
+    ml = _monai_losses()
+    z = torch.randn(2, 1, 5, 5)
+    target = (torch.rand(2, 5, 5) > 0.6).long()
+    ignored = target.clone()
+    ignored[0, 0] = IGNORE
+    loss = build_loss("ce_dice", "segmentation", class_weights=[1.0, 3.0], ignore_index=IGNORE)
+    dice = build_loss("dice", "segmentation", ignore_index=IGNORE)(z, ignored)
+    valid = ignored != IGNORE
+    # MONAI's DiceCELoss with one channel uses BCEWithLogitsLoss(pos_weight=weight).
+    bce = ml.DiceCELoss(sigmoid=True, lambda_dice=0.0, weight=torch.tensor([3.0]))(
+        z[:, 0][valid][None, None], target[valid][None, None].float()
+    )
+    torch.testing.assert_close(loss(z, ignored), bce + dice)
+    with pytest.raises(ConfigError, match="2 entries"):
+        build_loss("ce_dice", "segmentation", class_weights=[1.0, 2.0, 3.0])(z, target)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+@pytest.mark.parametrize("alpha", [None, [0.25, 1.0, 2.0, 0.5]])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_focal_matches_monai(gamma, alpha, ignore):
+    ml = _monai_losses()
+    logits, target = _seg_batch(5, ignore=ignore)
+    ii = IGNORE if ignore else None
+    ours = build_loss("focal", "segmentation", gamma=gamma, class_weights=alpha, ignore_index=ii)(
+        logits, target
+    )
+    per_elem = ml.FocalLoss(
+        to_onehot_y=True, use_softmax=True, gamma=gamma, weight=alpha, reduction="none",
+        ignore_index=ii,
+    )(logits, target[:, None])
+    valid = target != IGNORE
+    # MONAI's "mean" divides by B*C*H*W; ours averages per valid pixel (sum over channels).
+    torch.testing.assert_close(ours, per_elem.sum(1)[valid].mean())
+    if ignore:  # with ignore_index MONAI's own "mean" is already per valid pixel
+        monai_mean = ml.FocalLoss(
+            to_onehot_y=True, use_softmax=True, gamma=gamma, weight=alpha, ignore_index=ii
+        )(logits, target[:, None])
+        torch.testing.assert_close(ours, monai_mean)
+
+
+@pytest.mark.parametrize("gamma,a", [(2.0, 0.25), (1.5, 0.7), (0.0, 0.5)])
+def test_two_class_focal_matches_torchvision_sigmoid_focal(gamma, a):
+    from torchvision.ops import sigmoid_focal_loss
+
+    z = torch.randn(64) * 2
+    y = torch.randint(0, 2, (64,))
+    two = torch.stack([torch.zeros_like(z), z], dim=1)  # softmax([0, z])[1] = sigmoid(z)
+    ours = build_loss("focal", "classification", gamma=gamma, class_weights=[1 - a, a])(two, y)
+    ref = sigmoid_focal_loss(z, y.float(), alpha=a, gamma=gamma, reduction="mean")
+    torch.testing.assert_close(ours, ref)
+
+
+def test_bce_class_weights_match_monai_and_torchvision():
+    ml = _monai_losses()
+    from torchvision.ops import sigmoid_focal_loss
+
+    z, y, a = torch.randn(8, 1, 4, 4), torch.randint(0, 2, (8, 1, 4, 4)), 0.8
+    ours = build_loss("bce", "segmentation", class_weights=[1 - a, a])(z, y)
+    # [w0, w1] -> pos_weight w1/w0, i.e. the alpha-weighted BCE divided by w0.
+    monai = ml.FocalLoss(gamma=0.0, alpha=a, use_softmax=False)(z, y.float())
+    tv = sigmoid_focal_loss(z, y.float(), alpha=a, gamma=0.0, reduction="mean")
+    torch.testing.assert_close(ours * (1 - a), monai)
+    torch.testing.assert_close(ours * (1 - a), tv)
+
+
+@pytest.mark.parametrize(
+    "name,channels",
+    [(n, 3) for n in ("cross_entropy", "ce_dice", "dice", "focal", "codavision")]
+    + [("ce_dice", 1), ("dice", 1)],  # binary heads
+)
+def test_all_ignored_batch_is_zero_with_finite_grads(name, channels):
+    logits = torch.randn(2, channels, 4, 4, requires_grad=True)
+    target = torch.full((2, 4, 4), IGNORE)
+    value = build_loss(name, "segmentation", class_weights=None, ignore_index=IGNORE)(
+        logits, target
+    )
+    assert float(value.detach()) == 0.0  # torch's cross-entropy alone gives NaN here
+    value.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_all_ignored_batch_matches_monai():
+    ml = _monai_losses()
+    logits, target = torch.randn(2, 3, 4, 4), torch.full((2, 4, 4), IGNORE)
+    kw = {"to_onehot_y": True, "ignore_index": IGNORE}
+    dice = ml.DiceLoss(softmax=True, batch=True, smooth_nr=1.0, smooth_dr=1.0, **kw)
+    focal = ml.FocalLoss(use_softmax=True, **kw)
+    for name, ref in (("dice", dice), ("focal", focal)):
+        ours = build_loss(name, "segmentation", ignore_index=IGNORE)(logits, target)
+        assert float(ours) == pytest.approx(float(ref(logits, target[:, None])), abs=1e-7)
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+def test_codavision_is_mean_of_per_class_torch_cross_entropy(ignore):
+    """No library ships the CODAvision loss; pin it to torch's cross-entropy per class."""
+    logits, target = _seg_batch(6, ignore=ignore)
+    target[target == 2] = 0  # an absent class counts 0 in the mean over classes
+    w = torch.tensor([0.5, 2.0, 3.0, 1.5])
+    ours = build_loss(
+        "codavision", "segmentation", class_weights=w.tolist(),
+        ignore_index=IGNORE if ignore else None,
+    )(logits, target)
+    flat, labels = logits.movedim(1, -1).reshape(-1, 4), target.reshape(-1)
+    per_class = [
+        (w[c] / w.sum()) * F.cross_entropy(flat[labels == c], labels[labels == c])
+        if (labels == c).any() else torch.tensor(0.0)
+        for c in range(4)
+    ]
+    torch.testing.assert_close(ours, torch.stack(per_class).mean())

@@ -10,12 +10,12 @@ import torch
 from torch import nn
 
 from visionforge.engine.optim import (
-    FAMILY_LR_MULTIPLIERS,
     build_optimizer,
-    family_lr_multiplier,
-    is_transformer_family,
+    effective_lrs,
+    preferred_scheduler,
+    registered_lr_multiplier,
 )
-from visionforge.engine.schedulers import build_scheduler, default_scheduler_name
+from visionforge.engine.schedulers import build_scheduler
 from visionforge.errors import ConfigError, UnknownNameError
 
 
@@ -65,7 +65,7 @@ def test_longest_prefix_family_and_frozen():
         net,
         lr=0.1,
         nesterov=True,
-        family="swin_tiny_patch4_window7_224",
+        lr_multiplier=0.7,
         lr_multipliers={"backbone": 0.5, "backbone.1": 0.2},
     )
     assert isinstance(opt, torch.optim.SGD)
@@ -79,23 +79,81 @@ def test_longest_prefix_family_and_frozen():
         build_optimizer("sgd", net, lr=0.1, lr_multipliers={"encoder": 0.1})
 
 
-def test_family_multipliers_and_other_inputs():
-    assert family_lr_multiplier("swin") == 0.7
-    assert family_lr_multiplier("deit_small_patch16_224") == 0.8
-    assert family_lr_multiplier("vit_base_patch16_224") == 0.8
-    assert family_lr_multiplier("resnet50") == 1.0
-    assert 1.0 <= family_lr_multiplier("efficientnet_b0") <= 1.5
-    assert family_lr_multiplier("mystery") == 1.0 and family_lr_multiplier(None) == 1.0
-    assert all(v >= 1.0 for k, v in FAMILY_LR_MULTIPLIERS.items() if not is_transformer_family(k))
-    assert default_scheduler_name("swin_t") == "warmup_cosine"
-    assert default_scheduler_name("resnet18") == "onecycle"
+def _lrs(opt):
+    return [g["lr"] for g in opt.param_groups]
+
+
+def _tiny(name):
+    from visionforge.models import create_model, model_entry
+
+    return create_model(name, **model_entry(name).metadata["test_kwargs"])
+
+
+def test_registered_family_lr_applied_by_default():
+    swin, convnext = _tiny("CustomSwinTransformer"), _tiny("CustomConvNeXt")
+    assert registered_lr_multiplier(swin) == 0.7 and registered_lr_multiplier(convnext) == 1.2
+    for model, factor in ((swin, 0.7), (convnext, 1.2)):
+        opt = build_optimizer("adamw", model, lr=1e-3, weight_decay=0.05)
+        assert _lrs(opt) == pytest.approx([1e-3 * factor] * len(opt.param_groups))
+    # the prefix multipliers still apply on top of the family's
+    opt = build_optimizer("adamw", swin, lr=1e-3, lr_multipliers={"backbone": 0.1})
+    g = _groups(opt)
+    assert g["backbone/no_decay"]["lr"] == pytest.approx(1e-3 * 0.7 * 0.1)
+    assert g["default/no_decay"]["lr"] == pytest.approx(1e-3 * 0.7)
+    assert preferred_scheduler(swin) == "warmup_cosine"
+    assert preferred_scheduler(convnext) == "onecycle"
+
+
+def test_explicit_lr_multiplier_overrides_the_family():
+    swin = _tiny("CustomSwinTransformer")
+    opt = build_optimizer("adam", swin, lr=1e-3, lr_multiplier=1.0)
+    assert _lrs(opt) == pytest.approx([1e-3] * len(opt.param_groups))
+    opt = build_optimizer("adam", swin, lr=1e-3, lr_multiplier=2.0)
+    assert _lrs(opt) == pytest.approx([2e-3] * len(opt.param_groups))
+    with pytest.raises(ConfigError, match="lr_multiplier"):
+        build_optimizer("adam", swin, lr=1e-3, lr_multiplier=0.0)
+
+
+def test_unregistered_models_get_factor_one_and_no_preference():
+    import timm
+
+    net = timm.create_model("resnet18", num_classes=2)
+    assert registered_lr_multiplier(net) == 1.0 and preferred_scheduler(net) is None
+    assert registered_lr_multiplier(Net()) == 1.0 and preferred_scheduler(Net()) is None
+    opt = build_optimizer("sgd", Net(), lr=0.1)
+    assert [lr for _, lr in effective_lrs(opt)] == pytest.approx([0.1] * len(opt.param_groups))
+
+
+def test_task_module_applies_and_logs_the_family_lr(caplog):
+    import logging
+
+    from visionforge.engine.module import TaskModule
+
+    model = _tiny("CustomSwinTransformer")
+    module = TaskModule(model, task="classification", lr=1e-3, optimizer="adamw", num_classes=3)
+    with caplog.at_level(logging.INFO, logger="visionforge.engine.module"):
+        opt = module.configure_optimizers()
+    assert _lrs(opt) == pytest.approx([7e-4] * len(opt.param_groups))
+    assert [name for name, _ in module.effective_lrs] == [g["name"] for g in opt.param_groups]
+    assert all(lr == pytest.approx(7e-4) for _, lr in module.effective_lrs)
+    lines = [r.getMessage() for r in caplog.records if "effective learning rate" in r.getMessage()]
+    assert len(lines) == len(opt.param_groups) and "0.0007" in lines[0]
+    override = TaskModule(model, task="classification", lr=1e-3, lr_multiplier=1.0, metrics=False)
+    opt = override.configure_optimizers()
+    assert _lrs(opt) == pytest.approx([1e-3] * len(opt.param_groups))
+
+
+def test_other_optimizer_inputs():
     net = Net()
     opt = build_optimizer("adam", net.parameters(), lr=0.01, betas=(0.8, 0.99))
     assert opt.param_groups[0]["betas"] == (0.8, 0.99)
     inst = torch.optim.SGD(net.parameters(), lr=0.1)
     assert build_optimizer(inst, net, lr=1.0) is inst
     opt = build_optimizer(
-        torch.optim.RMSprop, [{"params": net.head.parameters(), "lr": 0.5}], lr=0.1, family="deit"
+        torch.optim.RMSprop,
+        [{"params": net.head.parameters(), "lr": 0.5}],
+        lr=0.1,
+        lr_multiplier=0.8,
     )
     assert opt.param_groups[0]["lr"] == pytest.approx(0.4)
     with pytest.raises(UnknownNameError):

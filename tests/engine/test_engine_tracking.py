@@ -6,6 +6,7 @@ import pytest
 from engine_testkit import DictDataset
 from torch.utils.data import DataLoader
 
+from visionforge.config.settings import TrainSettings
 from visionforge.engine import Trainer
 
 
@@ -25,6 +26,6 @@ def test_engine_mlflow_local_store(tmp_path, fast):
     run = runs[0]
     val = [m.value for m in client.get_metric_history(run.info.run_id, "val_loss")]
     assert val == pytest.approx(hist["val_loss"])
-    assert run.data.params["optimizer"] == "adam"
+    assert run.data.params["optimizer"] == TrainSettings().optimizer  # the one default
     names = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert {"model/model.json", "model/model.safetensors"} <= names

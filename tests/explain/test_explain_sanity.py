@@ -7,7 +7,14 @@ import copy
 import torch
 from scipy.stats import spearmanr
 
-from visionforge.explain import GradCAM, IntegratedGradients, SmoothGrad, VanillaSaliency
+from visionforge.explain import (
+    GradCAM,
+    GradCAMPlusPlus,
+    IntegratedGradients,
+    SmoothGrad,
+    VanillaSaliency,
+)
+from visionforge.registry import EXPLAINERS
 
 
 def _positives(models, n=12, seed=7):
@@ -17,17 +24,31 @@ def _positives(models, n=12, seed=7):
     return x[keep][:n], masks[keep][:n]
 
 
-def test_gradcam_peak_inside_bright_square(square_model, models):
-    x, masks = _positives(models)
-    cam = GradCAM(square_model).explain(x, target_class=1)
-    assert cam.shape == (x.shape[0], 32, 32)
+def _assert_cam_localises(cam, masks):
+    assert cam.shape == (masks.shape[0], 32, 32)
     assert cam.min() >= 0 and cam.max() <= 1
-    flat = cam.reshape(len(x), -1).argmax(1)
-    inside = masks.reshape(len(x), -1)[torch.arange(len(x)), flat]
+    flat = cam.reshape(len(masks), -1).argmax(1)
+    inside = masks.reshape(len(masks), -1)[torch.arange(len(masks)), flat]
     assert inside.float().mean() >= 0.9, inside
     # the map's mass concentrates on the square (square covers 64/1024 = 6% of the image)
     mass = (cam * masks).sum((1, 2)) / cam.sum((1, 2))
     assert mass.mean() > 0.3
+
+
+def test_gradcam_peak_inside_bright_square(square_model, models):
+    x, masks = _positives(models)
+    _assert_cam_localises(GradCAM(square_model).explain(x, target_class=1), masks)
+
+
+def test_gradcam_plus_plus_peak_inside_bright_square(square_model, models):
+    x, masks = _positives(models)
+    assert EXPLAINERS.get("gradcam++") is GradCAMPlusPlus
+    assert EXPLAINERS.canonical("gradcam_plus_plus") == "gradcam++"
+    cam = EXPLAINERS.build("gradcam++", square_model).attribute(x, target=1)
+    _assert_cam_localises(cam, masks)
+    # only the channel weights differ from Grad-CAM, and they do make a difference
+    plain = GradCAM(square_model).attribute(x, target=1)
+    assert (cam - plain).abs().max() > 1e-3
 
 
 def test_saliency_and_smoothgrad_focus_on_square(square_model, models):

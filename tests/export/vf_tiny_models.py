@@ -48,10 +48,39 @@ class TinyMulti(nn.Module):
         return {"classification": self.cls(f.mean((2, 3))), "segmentation": self.seg(f)}
 
 
+class InputProbe(nn.Module):
+    """Logits = per-channel input means (so outputs depend on every input value and its order)."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3))[:, : self.scale.numel()] * self.scale
+
+
 if "_test_tiny_seg" not in MODELS:
     register_model("_test_tiny_seg", task="segmentation", test_input=(3, 32, 32))(TinySeg)
 if "_test_tiny_multi" not in MODELS:
     register_model("_test_tiny_multi", task="multitask", test_input=(3, 32, 32))(TinyMulti)
+if "_test_input_probe" not in MODELS:
+    register_model("_test_input_probe", task="classification", test_input=(3, 8, 8))(InputProbe)
+
+
+def make_probe_dir(path: Path, preprocessing, size: int = 8) -> Path:
+    """A model dir of :class:`InputProbe` whose ``model.json`` records ``preprocessing``."""
+    model = create_model("_test_input_probe", num_classes=3)
+    labels = {"task": "classification", "class_names": ["r", "g", "b"]}
+    return save_model_dir(
+        model, path, input_size=[3, size, size], preprocessing=preprocessing, **labels
+    )
+
+
+def record_inputs(model: nn.Module) -> list[torch.Tensor]:
+    """Inputs ``model`` receives from now on (a forward pre-hook appends each batch)."""
+    seen: list[torch.Tensor] = []
+    model.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().float().clone()))
+    return seen
 
 
 def _randomise_bn(model: nn.Module) -> nn.Module:

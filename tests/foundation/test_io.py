@@ -83,3 +83,22 @@ def test_missing_and_garbage_weight_files(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"garbage")
     with pytest.raises(WeightsError, match="junk.pth"):
         load_state_dict_file(tmp_path / "junk.pth")
+
+
+def test_checkpoints_and_weights_share_one_safe_loader(tmp_path):
+    from visionforge.engine.checkpoint import load_checkpoint
+    from visionforge.io import safe_torch_load
+
+    marker = tmp_path / "pwned"
+    torch.save({"state_dict": {}, "evil": _Evil(str(marker))}, tmp_path / "evil.ckpt")
+    for load in (load_checkpoint, safe_torch_load, load_state_dict_file):
+        with pytest.raises(WeightsError, match="refused to load"):
+            load(tmp_path / "evil.ckpt")
+    assert not marker.exists()
+    with pytest.raises(WeightsError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+    (tmp_path / "junk.ckpt").write_bytes(b"garbage")
+    with pytest.raises(WeightsError, match="junk.ckpt"):
+        load_checkpoint(tmp_path / "junk.ckpt")
+    torch.save({"global_step": 3, "state_dict": {"w": torch.ones(2)}}, tmp_path / "ok.ckpt")
+    assert load_checkpoint(tmp_path / "ok.ckpt")["global_step"] == 3

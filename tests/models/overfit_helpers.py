@@ -67,10 +67,11 @@ def reached(s: dict[str, float]) -> bool:
 
 
 def overfit_lr(name: str) -> float:
-    """Adam step size: attention models need smaller steps than CNNs (cf. family_lr_multiplier)."""
-    from visionforge.models.classification import family_kind
+    """Adam step size: attention models need smaller steps than CNNs (cf. their lr_multiplier)."""
+    from visionforge.models.factory import model_entry
 
-    return 5e-4 if family_kind(name) in ("transformer", "hybrid") else 3e-3
+    kind = model_entry(name).metadata.get("kind")
+    return 5e-4 if kind in ("transformer", "hybrid") else 3e-3
 
 
 def overfit_entry(

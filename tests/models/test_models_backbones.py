@@ -17,7 +17,7 @@ from visionforge.models.backbones import (
     create_encoder,
 )
 
-TINY_VIT = dict(image_size=32, patch_size=8, num_layers=2, hidden_dim=32, num_heads=2, mlp_dim=64)
+TINY_VIT = dict(img_size=32, patch_size=8, num_layers=2, hidden_dim=32, num_heads=2, mlp_dim=64)
 
 
 @pytest.fixture
@@ -102,9 +102,22 @@ def test_pretrained_true_fails_offline_with_instructions(offline):
     assert "local file" in str(via_registry.value)
 
 
-def test_vit_returns_chosen_layers_as_maps():
-    vit = VisionTransformer(**TINY_VIT, out_indices=(0, -1))
+def test_vit_returns_one_map_tensor():
+    vit = VisionTransformer(**TINY_VIT)
+    out = vit(torch.randn(2, 3, 32, 32))
+    assert isinstance(out, torch.Tensor) and tuple(out.shape) == (2, 32, 4, 4)
+    assert vit.out_channels == [32] and vit.strides == [8]
+    # the map of the last block equals the last entry of the features_only pyramid
+    pyramid = VisionTransformer(**TINY_VIT, out_indices=(0, -1), features_only=True)
+    pyramid.load_state_dict(vit.state_dict())
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.allclose(vit(x), pyramid(x)[-1])
+
+
+def test_vit_features_only_returns_chosen_layers_as_maps():
+    vit = VisionTransformer(**TINY_VIT, out_indices=(0, -1), features_only=True)
     feats = vit(torch.randn(2, 3, 32, 32))
+    assert isinstance(feats, list)
     assert vit.out_indices == [0, 1]
     assert vit.out_channels == [32, 32] and vit.strides == [8, 8]
     assert [tuple(f.shape) for f in feats] == [(2, 32, 4, 4), (2, 32, 4, 4)]
@@ -114,13 +127,15 @@ def test_vit_returns_chosen_layers_as_maps():
 def test_vit_accepts_other_input_sizes_by_interpolating_position_embeddings():
     vit = VisionTransformer(**TINY_VIT)
     assert tuple(vit.pos_embed.shape) == (1, 1 + 16, 32)
-    (out,) = vit(torch.randn(1, 3, 64, 40))
+    out = vit(torch.randn(1, 3, 64, 40))
     assert tuple(out.shape) == (1, 32, 8, 5)
 
 
 def test_vit_rejects_bad_geometry():
     with pytest.raises(ConfigError, match="out_indices"):
         VisionTransformer(**TINY_VIT, out_indices=(5,))
+    with pytest.raises(ConfigError, match="features_only=True"):
+        VisionTransformer(**TINY_VIT, out_indices=(0, 1))
     with pytest.raises(ConfigError, match="divisible"):
         VisionTransformer(32, 8, 2, 30, 4, 64)
 

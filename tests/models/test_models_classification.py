@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from visionforge.errors import ConfigError, WeightsError
-from visionforge.models.classification import FAMILIES, family_kind, family_lr_multiplier
 from visionforge.models.classification.dynamic_conv import effective_kernels
 from visionforge.models.factory import create_model, list_models, model_entry
 from visionforge.models.model_dir import load_model, save_model_dir
@@ -39,8 +38,7 @@ def test_every_pipeline_family_is_registered():
     names = {model_entry(alias).name for alias in PIPELINE_ALIASES}
     assert len(names) == 15
     assert names <= set(CLASSIFIERS)
-    # FAMILIES also lists small_cnn, a fast baseline that is not one of the pipeline's 15
-    assert {model_entry(n).metadata["family"] for n in names} == set(FAMILIES) - {"small_cnn"}
+    assert len({model_entry(n).metadata["family"] for n in names}) == 15
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
@@ -114,17 +112,47 @@ def test_dynamic_conv_mixes_kernels_per_input():
         assert not torch.allclose(k_a[0], k_a[1])  # and per sample within a batch
 
 
-def test_lr_multipliers_and_kinds():
-    assert family_lr_multiplier("CustomSwinTransformer") == 0.7
-    assert family_lr_multiplier("custom_deit") == 0.8
-    assert family_lr_multiplier("swin") == 0.7
-    assert family_kind("CustomConvNeXt") == "cnn"
-    assert family_kind("CustomMaxViT") == "transformer"
-    assert family_lr_multiplier("resnet18") == 1.0  # timm name: default
-    assert family_lr_multiplier("no_such_model") == 1.0
+# The seed pipeline's per-backbone LR table (002-disease-classification-pipeline.md,
+# "Learning Rate Configuration"): its class name -> factor on the base learning rate.
+SEED_LR = {
+    "CustomConvNeXt": 1.2,
+    "CustomEfficientNetV4": 1.1,
+    "CustomGhostNetV2": 1.5,
+    "CustomResNetMish": 1.2,
+    "CustomCSPDarkNet": 1.2,
+    "CustomInceptionV4": 1.0,
+    "CustomViTHybrid": 1.2,
+    "CustomSwinTransformer": 0.7,
+    "CustomCoAtNet": 1.2,
+    "CustomRegNet": 1.2,
+    "CustomDenseNetHybrid": 1.1,
+    "CustomDeiTStyle": 0.8,
+    "CustomMaxViT": 1.2,
+    "CustomMobileOne": 1.0,
+    "CustomDynamicConvNet": 1.0,
+}
+# the seed's scheduler rule: LambdaLR warm-up + cosine when the class name names a
+# transformer, OneCycleLR otherwise
+SEED_TRANSFORMER_WORDS = ("vit", "swin", "deit", "coatnet", "maxvit")
+
+
+@pytest.mark.parametrize("alias", PIPELINE_ALIASES)
+def test_registered_lr_and_scheduler_follow_the_seed_pipeline(alias):
+    meta = model_entry(alias).metadata
+    assert meta["lr_multiplier"] == pytest.approx(SEED_LR[alias])
+    transformer = any(w in alias.lower() for w in SEED_TRANSFORMER_WORDS)
+    assert meta["scheduler"] == ("warmup_cosine" if transformer else "onecycle")
+    assert meta["kind"] in ("cnn", "transformer", "hybrid")
+
+
+def test_every_classifier_declares_lr_scheduler_and_kind():
+    from visionforge.engine.schedulers import SCHEDULERS
+
     for name in CLASSIFIERS:
-        assert 0.5 <= family_lr_multiplier(name) <= 1.5
-        assert family_kind(name) in ("cnn", "transformer", "hybrid")
+        meta = model_entry(name).metadata
+        assert 0.5 <= meta["lr_multiplier"] <= 1.5
+        assert meta["scheduler"] in SCHEDULERS
+        assert meta["kind"] in ("cnn", "transformer", "hybrid")
 
 
 def test_bad_size_and_pretrained_tiny_are_clear_errors():

@@ -47,7 +47,7 @@ def test_single_heads_return_tensors():
 
 def test_vit_spatial_backbone_single_map():
     vit = ViTSpatial(
-        image_size=32, patch_size=8, num_layers=2, hidden_dim=32, num_heads=2, mlp_dim=64
+        img_size=32, patch_size=8, num_layers=2, hidden_dim=32, num_heads=2, mlp_dim=64
     )
     model = MultitaskModel(
         vit,

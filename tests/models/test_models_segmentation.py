@@ -12,7 +12,7 @@ from visionforge.models.backbones import CNNBackbone, VisionTransformer
 from visionforge.models.decoders import UNetDecoder
 from visionforge.models.segmentation import IMAGENET_MEAN_BGR, DeepLabV3Plus, UNet
 
-TINY_VIT = dict(image_size=32, patch_size=8, num_layers=2, hidden_dim=32, num_heads=2, mlp_dim=64)
+TINY_VIT = dict(img_size=32, patch_size=8, num_layers=2, hidden_dim=32, num_heads=2, mlp_dim=64)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_unet_decoder_with_cnn_pyramid():
 
 
 def test_unet_decoder_with_vit_maps():
-    vit = VisionTransformer(**TINY_VIT, out_indices=(0, 1))
+    vit = VisionTransformer(**TINY_VIT, out_indices=(0, 1), features_only=True)
     x = torch.randn(2, 3, 40, 32)
     multi = UNetDecoder(vit.out_channels, 3)
     assert multi(vit(x), x.shape[-2:]).shape == (2, 3, 40, 32)

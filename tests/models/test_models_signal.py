@@ -54,7 +54,7 @@ def test_deepepicnn_rejects_short_or_misshaped_input():
 
 def test_deepepicnn_trains():
     torch.manual_seed(0)
-    model = DeepEpiCnn(conv_dropout=0.1)
+    model = DeepEpiCnn(conv_drop_rate=0.1)
     x, y = torch.randn(8, 1, 750), torch.tensor([0, 1] * 4)
     loss = nn.functional.cross_entropy(model(x), y)
     loss.backward()

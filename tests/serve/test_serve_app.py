@@ -190,3 +190,60 @@ def test_bad_model_dirs(tmp_path):
 
     with pytest.raises(ConfigError, match="not a model dir"):
         create_app([tmp_path])
+
+
+# -- the input contract of model.json reaches the network through the server ---------------
+def _received_by_server(model_dir, png: bytes, tiny_models, route="/predict"):
+    app = create_app([model_dir], backend="torch")
+    served = app.state.store.all()[0]
+    seen = tiny_models.record_inputs(served.predictor.model)
+    r = TestClient(app).post(route, files={"file": ("x.png", png, "image/png")})
+    assert r.status_code == 200, r.text
+    assert len(seen) == 1
+    return seen[0].numpy(), TestClient(app).get("/models").json()["models"][0]
+
+
+def test_server_feeds_raw_255_model_0_255_inputs(tmp_path, tiny_models):
+    from visionforge.models.contract import RAW_255
+
+    mdir = tiny_models.make_probe_dir(tmp_path / "raw", RAW_255)
+    png = _png(8, 8, seed=11)
+    img = np.asarray(Image.open(io.BytesIO(png)))
+    got, info = _received_by_server(mdir, png, tiny_models, route="/models/raw/predict")
+    np.testing.assert_allclose(got[0], img.transpose(2, 0, 1).astype(np.float32), atol=1e-4)
+    assert got.max() > 1.5
+    assert info["preprocessing"]["input_range"] == [0.0, 255.0]
+
+
+def test_server_feeds_bgr_model_reversed_channels(tmp_path, tiny_models):
+    from visionforge.models.contract import InputContract
+
+    mean, std = (104.0, 117.0, 124.0), (57.0, 57.5, 58.0)
+    contract = InputContract(input_range=(0.0, 255.0), mean=mean, std=std, channel_order="BGR")
+    mdir = tiny_models.make_probe_dir(tmp_path / "bgr", contract)
+    png = _png(8, 8, seed=12)
+    img = np.asarray(Image.open(io.BytesIO(png))).astype(np.float32)
+    got, info = _received_by_server(mdir, png, tiny_models)
+    expected = (img[..., ::-1] - np.asarray(mean)) / np.asarray(std)
+    np.testing.assert_allclose(got[0], expected.transpose(2, 0, 1), rtol=1e-5, atol=1e-4)
+    assert info["preprocessing"]["channel_order"] == "BGR"
+
+
+def test_server_lists_defaults_for_old_model_json(tmp_path, tiny_models):
+    import json
+
+    from visionforge.models.contract import IMAGENET
+
+    mdir = tiny_models.make_probe_dir(tmp_path / "old", IMAGENET)
+    meta = json.loads((mdir / "model.json").read_text())
+    meta.pop("input_layout", None)
+    meta["preprocessing"] = {"mean": list(IMAGENET.mean), "std": list(IMAGENET.std)}
+    (mdir / "model.json").write_text(json.dumps(meta))
+    png = _png(8, 8, seed=13)
+    img = np.asarray(Image.open(io.BytesIO(png))).astype(np.float32) / 255.0
+    got, info = _received_by_server(mdir, png, tiny_models)
+    expected = (img - np.asarray(IMAGENET.mean)) / np.asarray(IMAGENET.std)
+    np.testing.assert_allclose(got[0], expected.transpose(2, 0, 1), rtol=1e-5, atol=1e-5)
+    assert info["input_layout"] == "NCHW"
+    assert info["preprocessing"]["channel_order"] == "RGB"
+    assert info["preprocessing"]["interpolation"] == "bilinear"

@@ -11,7 +11,8 @@ from visionforge.errors import DataError
 EXAMPLE = """example:
   visionforge explain runs/digits/model samples/*.png methods=grad_cam,integrated_gradients
 IMAGES are image files or folders of images. options (key=value):
-  methods=grad_cam,saliency,smoothgrad,integrated_gradients,attention (default grad_cam,saliency)
+  methods=grad_cam,gradcam++,saliency,smoothgrad,integrated_gradients,attention
+    (default grad_cam,saliency; any name registered in visionforge.registry.EXPLAINERS)
   out=DIR (default MODEL_DIR/../explanations)  target=CLASS (index or name; default: prediction)
   device=cpu  alpha=0.5"""
 
@@ -59,14 +60,51 @@ def _target(value: str | None, class_names: list[str] | None) -> int | None:
     raise DataError(f"target={value!r} is neither a class index nor one of {class_names}")
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from visionforge.cli.options import parse_options
+def _explain_images(
+    model: Any, files: list[Path], methods: list[str], target: int | None, opts: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Explain each image (``opts``: ``out``, ``alpha``, ``device``); returns one record per
+    image and the overlay paths written."""
     from visionforge.data.images import load_image
     from visionforge.data.transforms import eval_transforms
-    from visionforge.evaluation.report import build_run_report, render_report
     from visionforge.explain import Explainer, heatmaps, save_overlay
+    from visionforge.models.spec import model_contract, model_meta
+
+    # model.json's contract: value range, channel order (BGR models get BGR), mean/std, size.
+    contract = model_contract(model)
+    class_names = model_meta(model).get("class_names")
+    size = contract.input_size
+    channels = int(size[0]) if size and len(size) >= 3 else 3
+    resize = eval_transforms(image_size=list(size[-2:]) if size and len(size) >= 3 else None)
+    explainer = Explainer(model, methods)
+    records: list[dict[str, Any]] = []
+    overlays: list[Path] = []
+    for f in files:
+        img = resize({"image": load_image(f, channels)})["image"].float()
+        result = explainer.explain(
+            contract.apply(img)[None].to(opts["device"]), target_class=target
+        )
+        cls = int(result["target_class"][0])
+        rec = {
+            "image": str(f),
+            "target_class": cls,
+            "target_name": class_names[cls] if class_names and cls < len(class_names) else str(cls),
+            "overlays": {},
+            "skipped": result["skipped"],
+        }
+        for name, heat in heatmaps(result).items():
+            path = save_overlay(
+                opts["out"] / f"{f.stem}_{name}.png", img, heat[0].cpu(), alpha=opts["alpha"]
+            )
+            rec["overlays"][name] = str(path)
+            overlays.append(path)
+        records.append(rec)
+    return records, overlays
+
+
+def run(args: argparse.Namespace) -> int:
+    from visionforge.cli.options import parse_options
+    from visionforge.evaluation.report import build_run_report, render_report
     from visionforge.io import atomic_write_json
     from visionforge.models import load_model, read_model_meta
 
@@ -83,37 +121,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(opts.get("out") or model_dir.resolve().parent / "explanations")
     device = opts.get("device", "cpu")
     model = load_model(model_dir, device=device)
-    class_names = meta.get("class_names")
-    size = meta.get("input_size")
-    channels = int(size[0]) if size and len(size) >= 3 else 3
-    resize = eval_transforms(image_size=list(size[-2:]) if size and len(size) >= 3 else None)
-    pre = meta.get("preprocessing") or {}
-    scale = float((pre.get("input_range") or [0, 1])[1])
-    mean, std = pre.get("mean"), pre.get("std")
-    explainer = Explainer(model, methods)
-    target = _target(opts.get("target"), class_names)
-    records, overlays = [], []
-    for f in files:
-        img = resize({"image": load_image(f, channels)})["image"].float()
-        x = img * scale
-        if mean is not None and std is not None:
-            x = (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
-        result = explainer.explain(x[None].to(device), target_class=target)
-        cls = int(result["target_class"][0])
-        rec = {
-            "image": str(f),
-            "target_class": cls,
-            "target_name": class_names[cls] if class_names and cls < len(class_names) else str(cls),
-            "overlays": {},
-            "skipped": result["skipped"],
-        }
-        for name, heat in heatmaps(result).items():
-            path = save_overlay(
-                out / f"{f.stem}_{name}.png", img, heat[0].cpu(), alpha=opts.get("alpha", 0.5)
-            )
-            rec["overlays"][name] = str(path)
-            overlays.append(path)
-        records.append(rec)
+    target = _target(opts.get("target"), meta.get("class_names"))
+    records, overlays = _explain_images(
+        model,
+        files,
+        methods,
+        target,
+        {"out": out, "alpha": opts.get("alpha", 0.5), "device": device},
+    )
     skipped = {k: v for r in records for k, v in r["skipped"].items()}
     atomic_write_json(
         out / "explanations.json",

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # numpy is imported when a command runs: `--help` stays fast
+    import numpy as np
 
 EXAMPLE = """examples:
   visionforge predict runs/digits/model data/test/ out=preds/
@@ -31,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _palette(n: int):
+def _palette(n: int) -> np.ndarray:
     import numpy as np
 
     rng = np.random.default_rng(7)
@@ -40,20 +47,88 @@ def _palette(n: int):
     return pal
 
 
-def run(args: argparse.Namespace) -> int:
-    import csv
-    import io
-    from pathlib import Path
-
-    import numpy as np
+def _write_png(path: Path, arr: np.ndarray) -> None:
     from PIL import Image
 
+    from visionforge.io import atomic_write_bytes
+
+    png = io.BytesIO()
+    Image.fromarray(arr).save(png, "PNG")
+    atomic_write_bytes(path, png.getvalue())
+
+
+def _classify(pred: Any, files: list[Path], out: Path, tta: bool) -> None:
+    """predictions.csv: file, predicted class, one probability column per class."""
+    import numpy as np
+
+    from visionforge.inference.preprocess import load_image
+    from visionforge.io import atomic_write_text
+    from visionforge.progress import progress
+
+    probs_all = []
+    for i in progress(range(0, len(files), pred.batch_size), "predict"):
+        chunk = files[i : i + pred.batch_size]
+        probs_all.append(pred.predict([load_image(f) for f in chunk], layout="NHWC", tta=tta))
+    probs = np.concatenate(probs_all)
+    names = pred.class_names or [str(k) for k in range(probs.shape[1])]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["file", "predicted", *names])
+    for f, p in zip(files, probs):
+        w.writerow([str(f), names[int(p.argmax())], *[f"{v:.6f}" for v in p]])
+    atomic_write_text(out / "predictions.csv", buf.getvalue())
+    counts = np.bincount(probs.argmax(1), minlength=len(names))
+    print(f"{len(files)} images -> {out / 'predictions.csv'}")
+    for n, c in zip(names, counts):
+        print(f"  {n:<20} {c}")
+
+
+def _overlay(img: np.ndarray, labels: np.ndarray, pal: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    base = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+    base = base[..., :3].astype(np.float32)
+    if base.max() > 255:
+        base = base / base.max() * 255
+    return (0.55 * base + 0.45 * pal[np.minimum(labels, len(pal) - 1)]).astype(np.uint8)
+
+
+def _segment(pred: Any, files: list[Path], out: Path, tta: bool) -> None:
+    """<stem>_labels.png, <stem>_overlay.png and class_fractions.csv."""
+    import numpy as np
+
+    from visionforge.inference.preprocess import load_image
+    from visionforge.io import atomic_write_text
+    from visionforge.progress import progress
+
+    n_cls = len(pred.class_names or []) or 256
+    names = pred.class_names or [str(k) for k in range(n_cls)]
+    pal = _palette(n_cls)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["file", *names])
+    total = np.zeros(n_cls, np.int64)
+    for f in progress(files, "segment"):
+        img = load_image(f)
+        labels = pred.predict([img], layout="NHWC", tta=tta)[0]
+        dtype = np.uint8 if labels.max(initial=0) < 256 else np.uint16
+        _write_png(out / f"{f.stem}_labels.png", labels.astype(dtype))
+        _write_png(out / f"{f.stem}_overlay.png", _overlay(img, labels, pal))
+        counts = np.bincount(labels.ravel().astype(np.int64), minlength=n_cls)[:n_cls]
+        total += counts
+        w.writerow([str(f), *[f"{c / labels.size:.6f}" for c in counts]])
+    atomic_write_text(out / "class_fractions.csv", buf.getvalue())
+    print(f"{len(files)} images -> label maps and overlays in {out}")
+    for n, c in zip(names, total):
+        print(f"  {n:<20} {100 * c / max(1, total.sum()):.2f}% of pixels")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict with ``args.model_dir`` on the files/folders/globs of ``args.inputs``."""
     from visionforge.cli.options import parse_options
+    from visionforge.errors import ConfigError
     from visionforge.inference import Predictor
     from visionforge.inference.files import expand_inputs
-    from visionforge.inference.preprocess import load_image
-    from visionforge.io import atomic_write_bytes, atomic_write_text
-    from visionforge.progress import progress
 
     files_args = [a for a in args.inputs if "=" not in a or Path(a).exists()]
     opts = parse_options([a for a in args.inputs if a not in files_args], KEYS, "predict")
@@ -64,60 +139,12 @@ def run(args: argparse.Namespace) -> int:
         args.model_dir, backend=opts.get("backend", "auto"), batch_size=int(opts.get("batch", 8))
     )
     tta = opts.get("tta", "false").lower() in ("1", "true", "yes")
-    names = pred.class_names
     if pred.task in ("classification", "signal"):
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        probs_all = []
-        for i in progress(range(0, len(files), pred.batch_size), "predict"):
-            chunk = files[i : i + pred.batch_size]
-            probs = pred.predict([load_image(f) for f in chunk], layout="NHWC", tta=tta)
-            probs_all.append(probs)
-        probs = np.concatenate(probs_all)
-        names = names or [str(k) for k in range(probs.shape[1])]
-        w.writerow(["file", "predicted", *names])
-        for f, p in zip(files, probs):
-            w.writerow([str(f), names[int(p.argmax())], *[f"{v:.6f}" for v in p]])
-        atomic_write_text(out / "predictions.csv", buf.getvalue())
-        counts = np.bincount(probs.argmax(1), minlength=len(names))
-        print(f"{len(files)} images -> {out / 'predictions.csv'}")
-        for n, c in zip(names, counts):
-            print(f"  {n:<20} {c}")
-        return 0
-    if pred.task != "segmentation":
-        from visionforge.errors import ConfigError
-
+        _classify(pred, files, out, tta)
+    elif pred.task == "segmentation":
+        _segment(pred, files, out, tta)
+    else:
         raise ConfigError(
             f"predict supports classification, signal and segmentation; got {pred.task!r}"
         )
-    n_cls = len(names or []) or 256
-    names = names or [str(k) for k in range(n_cls)]
-    pal = _palette(n_cls)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["file", *names])
-    total = np.zeros(n_cls, np.int64)
-    for f in progress(files, "segment"):
-        img = load_image(f)
-        labels = pred.predict([img], layout="NHWC", tta=tta)[0]
-        png = io.BytesIO()
-        Image.fromarray(labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16)).save(
-            png, "PNG"
-        )
-        atomic_write_bytes(out / f"{f.stem}_labels.png", png.getvalue())
-        base = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
-        base = base[..., :3].astype(np.float32)
-        if base.max() > 255:
-            base = base / base.max() * 255
-        overlay = (0.55 * base + 0.45 * pal[np.minimum(labels, len(pal) - 1)]).astype(np.uint8)
-        png = io.BytesIO()
-        Image.fromarray(overlay).save(png, "PNG")
-        atomic_write_bytes(out / f"{f.stem}_overlay.png", png.getvalue())
-        counts = np.bincount(labels.ravel().astype(np.int64), minlength=n_cls)[:n_cls]
-        total += counts
-        w.writerow([str(f), *[f"{c / labels.size:.6f}" for c in counts]])
-    atomic_write_text(out / "class_fractions.csv", buf.getvalue())
-    print(f"{len(files)} images -> label maps and overlays in {out}")
-    for n, c in zip(names, total):
-        print(f"  {n:<20} {100 * c / max(1, total.sum()):.2f}% of pixels")
     return 0

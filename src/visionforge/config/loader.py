@@ -51,7 +51,7 @@ _CHOICES = {
     "trainer.mode": ("min", "max"),
     "trainer.device": ("auto", "cpu", "cuda", "mps", "gpu"),
     "optimizer.name": ("adam", "adamw", "sgd"),
-    "scheduler.name": ("onecycle", "warmup_cosine", "plateau", "three_phase", "none"),
+    "scheduler.name": ("auto", "onecycle", "warmup_cosine", "plateau", "three_phase", "none"),
 }
 
 

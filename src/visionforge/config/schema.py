@@ -7,6 +7,9 @@ starts with the key path and the valid keys.
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,62 +79,63 @@ class DataConfig:
     step: int = 125
 
 
-@dataclass
-class TrainerConfig:
-    """Training-loop settings (passed to :class:`visionforge.Trainer`)."""
-
-    max_epochs: int | None = None
-    max_steps: int | None = None
-    device: str = "auto"
-    devices: int = 1
-    strategy: str = "auto"
-    mixed_precision: bool = False
-    validation_freq: int = 1
-    val_check_interval: int | None = None
-    early_stopping_patience: int = 10
-    monitor: str = "val_loss"
-    mode: str = "min"
-    gradient_clip_value: float | None = None
-    accumulate_grad_batches: int = 1
-    deterministic: bool = False
-    compile: bool = False
-    ema: bool = False
-    swa: bool = False
-    fast_dev_run: bool = False
-    overfit_batches: int = 0
+def _optional(tp: Any) -> Any:
+    """``X | None`` as ``typing.Optional[X]`` (the form OmegaConf validates)."""
+    args = typing.get_args(tp)
+    if isinstance(tp, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return typing.Optional[rest[0]] if len(rest) == 1 else Any  # noqa: UP045 - OmegaConf
+    return tp
 
 
-@dataclass
-class OptimizerConfig:
-    name: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
+def _section(section: str, cls_name: str, doc: str) -> type:
+    """A structured-config dataclass holding the :class:`TrainSettings` fields of ``section``.
+
+    Generated, so the YAML schema's keys, types and defaults are those of the Python
+    ``Trainer`` (one definition; see :mod:`visionforge.config.settings`).
+    """
+    from visionforge.config.settings import config_key, section_fields
+
+    specs = []
+    for f in section_fields(section):
+        tp = _optional(f.metadata.get("cfg_type") or Any)
+        meta = {**f.metadata, "setting": f.name}
+        specs.append((config_key(f), tp, field(default=f.default, metadata=meta)))
+    cls = dataclasses.make_dataclass(cls_name, specs)
+    cls.__doc__ = doc
+    cls.__module__ = __name__
+    return cls
+
+
+TrainerConfig = _section("trainer", "TrainerConfig", "Training-loop settings (see TrainSettings).")
+OptimizerConfig = _section("optimizer", "OptimizerConfig", "Optimizer and learning rate.")
+LossConfig = _section("loss", "LossConfig", "Loss function (null name = the task's default).")
+CallbacksConfig = _section("callbacks", "CallbacksConfig", "Which standard callbacks run.")
+
+
+def _option(doc: str) -> Any:
+    return dataclasses.field(default=None, metadata={"setting": "scheduler_kwargs", "doc": doc})
 
 
 @dataclass
 class SchedulerConfig:
-    name: str = "onecycle"
-    warmup_epochs: int = 2
-    pct_start: float = 0.3
-    factor: float = 0.5
-    patience: int = 3
-    min_lr: float = 1e-6
+    """Learning-rate schedule; option keys left null take the scheduler's own default."""
+
+    name: str = dataclasses.field(
+        default_factory=lambda: _settings_default("scheduler"),
+        metadata={"setting": "scheduler", "doc": "the schedule; see TrainSettings.scheduler"},
+    )
+    warmup_epochs: float | None = _option("warmup_cosine: epochs of linear warm-up")
+    pct_start: float | None = _option("onecycle: fraction of the cycle spent increasing the LR")
+    factor: float | None = _option("plateau: LR factor on a plateau")
+    patience: int | None = _option("plateau: validations without improvement before reducing")
+    min_lr: float | None = _option("plateau / warmup_cosine: lowest LR")
 
 
-@dataclass
-class LossConfig:
-    name: str | None = None  # null = the task's default
-    label_smoothing: float = 0.0
-    class_weights: Any = None  # null | "auto" | list of floats
+def _settings_default(name: str) -> Any:
+    from visionforge.config.settings import TrainSettings
 
-
-@dataclass
-class CallbacksConfig:
-    checkpoint: bool = True
-    early_stopping: bool = True
-    lr_monitor: bool = True
-    progress: bool = True
+    return TrainSettings.__dataclass_fields__[name].default
 
 
 @dataclass

@@ -10,7 +10,6 @@ hyper-parameters out of them), so they load with ``torch.load(weights_only=True)
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from visionforge.errors import WeightsError
-from visionforge.io import atomic_torch_save
+from visionforge.io import atomic_torch_save, safe_torch_load
 
 __all__ = [
     "AtomicCheckpointIO",
@@ -41,18 +40,7 @@ def checkpoint_paths(output_dir: str | os.PathLike[str]) -> dict[str, Path]:
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """Read a training checkpoint with ``weights_only=True`` (never runs pickled code)."""
-    p = Path(path)
-    if not p.is_file():
-        raise WeightsError(f"{p}: checkpoint not found")
-    try:
-        return torch.load(p, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise WeightsError(
-            f"{p}: refused to load: the checkpoint needs arbitrary unpickling "
-            f"({str(exc).splitlines()[0]}); only checkpoints of tensors and plain data are read"
-        ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise WeightsError(f"{p}: unreadable checkpoint ({exc})") from None
+    return safe_torch_load(path, map_location=map_location, what="checkpoint")
 
 
 def model_state_from_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

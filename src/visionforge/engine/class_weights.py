@@ -1,4 +1,5 @@
-"""Class weights from data: median-frequency balancing for masks, inverse frequency for labels.
+"""Class weights from data: median-frequency balancing for masks, inverse frequency for labels
+(scikit-learn's ``"balanced"`` rule).
 
 Example:
     >>> import numpy as np
@@ -156,12 +157,16 @@ def segmentation_class_weights(
 def classification_class_weights(
     labels: Iterable[int] | np.ndarray, num_classes: int
 ) -> np.ndarray:
-    """Inverse-frequency class weights ``N / (num_classes * count_c)`` from labels.
+    """Inverse-frequency class weights ``N / (n_present * count_c)`` from labels.
 
-    This is scikit-learn's ``"balanced"`` heuristic: a weight of 1 for a perfectly
-    balanced set, and the count-weighted mean of the weights is 1, so the loss scale
-    is unchanged. A class with no samples gets weight 1.0 (with a warning).
+    This is scikit-learn's ``compute_class_weight("balanced", ...)`` over the classes that
+    occur: a weight of 1 for a perfectly balanced set, and the count-weighted mean of the
+    weights is 1, so the loss scale is unchanged. A class with no samples gets weight 1.0
+    (with a warning); it never contributes to the loss, so its weight only matters if later
+    data contains it.
     """
+    from sklearn.utils.class_weight import compute_class_weight
+
     arr = np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels)
     arr = arr.astype(np.int64).ravel()
     if arr.size == 0:
@@ -171,10 +176,10 @@ def classification_class_weights(
             f"labels range {arr.min()}..{arr.max()} lies outside 0..{num_classes - 1}; "
             "check num_classes"
         )
-    counts = np.bincount(arr, minlength=num_classes).astype(np.float64)
+    present = np.bincount(arr, minlength=num_classes) > 0
     weights = np.ones(num_classes, dtype=np.float64)
-    present = counts > 0
-    weights[present] = arr.size / (num_classes * counts[present])
+    # sklearn rejects classes absent from y, so it sees only the present ones.
+    weights[present] = compute_class_weight("balanced", classes=np.flatnonzero(present), y=arr)
     if not present.all():
         _log.warning(
             "classes %s have no samples; their class weight is set to 1.0",

@@ -88,6 +88,10 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
             target = target.squeeze(1)
         if target.dtype != torch.long and not target.is_floating_point():
             target = target.long()
+        if not target.is_floating_point() and not bool((target != self.ignore_index).any()):
+            # torch returns 0/0 = NaN when every target is ignored (e.g. a crop of unlabelled
+            # pixels), which would poison the weights; such a batch carries no signal: 0.
+            return input.sum() * 0.0
         return super().forward(input, target)
 
 
@@ -161,6 +165,13 @@ class DiceLoss(nn.Module):
     Probabilities are the softmax over channels (sigmoid when there is one channel,
     i.e. binary). Sums run over the batch and spatial dimensions per class; classes
     absent from both prediction and target score 1 thanks to the smoothing ``s``.
+
+    Kept rather than MONAI's ``DiceLoss`` (not a runtime dependency); it equals
+    ``DiceLoss(softmax=True, to_onehot_y=True, batch=True, smooth_nr=s, smooth_dr=s,
+    ignore_index=...)``. Differences: class weights give the weighted *mean*
+    ``sum(w_c d_c) / sum(w_c)`` (MONAI: ``mean(w_c d_c)``), and a binary (one-channel)
+    head averages the background and foreground Dice (MONAI's sigmoid mode scores only
+    the foreground).
     """
 
     def __init__(
@@ -211,7 +222,13 @@ class DiceLoss(nn.Module):
 
 
 class CEDiceLoss(nn.Module):
-    """``ce_weight * cross_entropy + dice_weight * dice``."""
+    """``ce_weight * cross_entropy + dice_weight * dice``.
+
+    Class weights apply to the cross-entropy term only (MONAI's ``DiceCELoss`` also
+    multiplies the per-class Dice terms by them). With one output channel (binary) the
+    cross-entropy term is binary cross-entropy on the valid pixels, a weight pair
+    ``[w0, w1]`` giving ``pos_weight = w1 / w0`` as in ``bce``.
+    """
 
     def __init__(
         self,
@@ -234,8 +251,32 @@ class CEDiceLoss(nn.Module):
         self.dice_weight = dice_weight
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return self.ce_weight * self.ce(logits, target) + self.dice_weight * self.dice(
-            logits, target
+        if logits.shape[1] == 1:
+            ce = self._binary_ce(logits, target)
+        else:
+            ce = self.ce(logits, target)
+        return self.ce_weight * ce + self.dice_weight * self.dice(logits, target)
+
+    def _binary_ce(self, logits: Tensor, target: Tensor) -> Tensor:
+        # Softmax cross-entropy over a single channel is always 0 (and a label 1 is out of
+        # range), so a binary head uses BCE, as MONAI's DiceCELoss does.
+        if self.ce.label_smoothing:
+            raise ConfigError("ce_dice: label_smoothing needs two or more output channels")
+        weight = self.ce.weight
+        pos_weight = None
+        if weight is not None:
+            if weight.numel() != 2:
+                raise ConfigError(
+                    "ce_dice with one output channel: class_weights must have 2 entries "
+                    "[negative, positive]"
+                )
+            pos_weight = weight[1:] / weight[0]
+        target = target.reshape(logits.shape)
+        valid = target != self.ce.ignore_index
+        if not bool(valid.any()):
+            return logits.sum() * 0.0
+        return F.binary_cross_entropy_with_logits(
+            logits[valid].float(), target[valid].float(), pos_weight=pos_weight
         )
 
 
@@ -243,8 +284,12 @@ class FocalLoss(nn.Module):
     """Multi-class focal loss ``-alpha[y] (1 - p_y)^gamma log p_y``, averaged over
     non-ignored samples/pixels.
 
-    Written by hand because torchvision only ships the sigmoid (binary) variant;
-    with ``gamma=0`` and no ``alpha`` it equals cross-entropy.
+    Written by hand because torchvision only ships the sigmoid (binary) variant and MONAI
+    is not a runtime dependency. With ``gamma=0`` and no ``alpha`` it equals cross-entropy;
+    it equals MONAI's ``FocalLoss(use_softmax=True, to_onehot_y=True, weight=alpha)``
+    summed over channels and averaged over valid pixels (MONAI's plain ``"mean"`` also
+    divides by the number of classes), and for two classes with logits ``[0, z]`` and
+    ``alpha=[1 - a, a]`` it equals ``torchvision.ops.sigmoid_focal_loss(z, y, a, gamma)``.
     """
 
     def __init__(

@@ -8,6 +8,7 @@ Lightning's.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,8 @@ from visionforge.engine.data import unpack_batch
 from visionforge.errors import ConfigError
 
 __all__ = ["TaskModule", "TASKS", "build_metrics"]
+
+_log = logging.getLogger(__name__)
 
 TASKS = ("classification", "segmentation", "multitask", "signal")
 
@@ -67,6 +70,9 @@ class TaskModule(pl.LightningModule):
         criterion: loss name, module or callable (``None`` = the task's default, see
             :func:`visionforge.engine.losses.build_loss`).
         optimizer: name (``adam``, ``adamw``, ``sgd``) or an optimizer instance.
+        lr_multipliers: parameter-name prefix -> LR factor (e.g. ``{"backbone": 0.1}``).
+        lr_multiplier: factor on ``lr`` for the whole model; ``None`` = the one the model's
+            registration declares (its family's), a number overrides it (``1.0`` disables it).
         scheduler: name (``plateau``, ``onecycle``, ``warmup_cosine``, ``three_phase``) or ``None``.
         num_classes / seg_classes: output sizes used for metrics.
     """
@@ -82,6 +88,7 @@ class TaskModule(pl.LightningModule):
         weight_decay: float = 0.0,
         momentum: float = 0.9,
         lr_multipliers: Any = None,
+        lr_multiplier: float | None = None,
         scheduler: Any = None,
         scheduler_kwargs: Mapping[str, Any] | None = None,
         monitor: str = "val_loss",
@@ -106,6 +113,8 @@ class TaskModule(pl.LightningModule):
         self.weight_decay = float(weight_decay)
         self.momentum = float(momentum)
         self.lr_multipliers = lr_multipliers
+        self.lr_multiplier = None if lr_multiplier is None else float(lr_multiplier)
+        self.effective_lrs: list[tuple[str, float]] = []
         self.scheduler_spec = scheduler
         self.scheduler_kwargs = dict(scheduler_kwargs or {})
         self.monitor = monitor
@@ -215,7 +224,7 @@ class TaskModule(pl.LightningModule):
 
     # -- optimisation -----------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        from visionforge.engine.optim import build_optimizer
+        from visionforge.engine.optim import build_optimizer, effective_lrs
 
         optimizer = build_optimizer(
             self.optimizer_spec,
@@ -224,7 +233,12 @@ class TaskModule(pl.LightningModule):
             weight_decay=self.weight_decay,
             momentum=self.momentum,
             lr_multipliers=self.lr_multipliers,
+            lr_multiplier=self.lr_multiplier,
         )
+        # before the scheduler exists: OneCycleLR rewrites the group LRs to its start value
+        self.effective_lrs = effective_lrs(optimizer)
+        for group, group_lr in self.effective_lrs:
+            _log.info("parameter group %s: effective learning rate %.4g", group, group_lr)
         if self.scheduler_spec in (None, "none", "None"):
             return optimizer
         from visionforge.engine.schedulers import build_scheduler

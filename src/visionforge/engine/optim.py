@@ -1,14 +1,15 @@
 """Optimizers by name with parameter groups, LR multipliers and no-decay groups.
 
 ``build_optimizer("adamw", model, lr=1e-3, weight_decay=0.05,
-lr_multipliers={"backbone": 0.1}, family="swin")`` gives an AdamW whose groups are
+lr_multipliers={"backbone": 0.1})`` gives an AdamW whose groups are
 ``(prefix, decay/no-decay)`` pairs:
 
+- Every group is scaled by the model's LR multiplier: by default the one its
+  registration declares (:func:`registered_lr_multiplier`; transformers train with
+  a lower LR than CNNs), or ``lr_multiplier=`` when given (``1.0`` disables it).
 - ``lr_multipliers`` maps parameter-name prefixes (module attribute paths such as
-  ``"backbone"`` or ``"backbone.layer4"``) to LR factors; the longest matching
-  prefix wins, other parameters use factor 1.
-- ``family`` scales every group by :func:`family_lr_multiplier` (transformers
-  train with a lower LR than CNNs).
+  ``"backbone"`` or ``"backbone.layer4"``) to LR factors on top; the longest
+  matching prefix wins, other parameters use factor 1.
 - Weight decay is not applied to biases, normalisation weights (every parameter
   with fewer than 2 dimensions) nor to names listed by a timm-style
   ``model.no_weight_decay()`` (position embeddings, class tokens): decaying them
@@ -31,13 +32,11 @@ from visionforge.registry import Registry
 
 __all__ = [
     "OPTIMIZERS",
-    "FAMILY_LR_MULTIPLIERS",
-    "TRANSFORMER_FAMILIES",
-    "family_lr_multiplier",
-    "is_transformer_family",
-    "model_family",
+    "registered_lr_multiplier",
+    "preferred_scheduler",
     "param_groups",
     "build_optimizer",
+    "effective_lrs",
 ]
 
 OPTIMIZERS = Registry("optimizer")
@@ -46,70 +45,26 @@ OPTIMIZERS.add("adamw", torch.optim.AdamW)
 OPTIMIZERS.add("sgd", torch.optim.SGD)
 OPTIMIZERS.add("rmsprop", torch.optim.RMSprop)
 
-# LR factor per architecture family: transformers lower, CNNs 1.0-1.5x (the disease
-# classification pipeline's per-family settings). Keys match a family or model name
-# by prefix (``swin_tiny_patch4_window7_224`` -> ``swin``).
-FAMILY_LR_MULTIPLIERS: dict[str, float] = {
-    "swin": 0.7,
-    "swinv2": 0.7,
-    "deit": 0.8,
-    "vit": 0.8,
-    "vision_transformer": 0.8,
-    "beit": 0.8,
-    "cait": 0.8,
-    "eva": 0.8,
-    "xcit": 0.8,
-    "resnet": 1.0,
-    "resnext": 1.0,
-    "wide_resnet": 1.0,
-    "densenet": 1.0,
-    "convnext": 1.0,
-    "regnet": 1.0,
-    "vgg": 1.0,
-    "inception": 1.0,
-    "efficientnet": 1.2,
-    "mobilenet": 1.5,
-    "mnasnet": 1.5,
-    "ghostnet": 1.5,
-}
-TRANSFORMER_FAMILIES = frozenset(k for k, v in FAMILY_LR_MULTIPLIERS.items() if v < 1.0)
+def registered_lr_multiplier(model: Any) -> float:
+    """The LR factor the model's registration declares (1.0 for timm names and foreign modules).
+
+    Families declare it with ``register_model(..., lr_multiplier=...)``: attention models
+    are more sensitive to large steps (e.g. Swin 0.7x) than CNNs (up to 1.5x).
+    """
+    from visionforge.models.spec import registry_metadata
+
+    return float(registry_metadata(model).get("lr_multiplier") or 1.0)
 
 
-def _family_key(family: str) -> str | None:
-    key = str(family).lower().replace("-", "_")
-    if key in FAMILY_LR_MULTIPLIERS:
-        return key
-    matches = [k for k in FAMILY_LR_MULTIPLIERS if key.startswith(k)]
-    return max(matches, key=len) if matches else None
+def preferred_scheduler(model: Any) -> str | None:
+    """The LR scheduler name the model's registration prefers (``None`` when it declares none).
 
+    CNN families prefer ``onecycle``, transformer families ``warmup_cosine``.
+    """
+    from visionforge.models.spec import registry_metadata
 
-def family_lr_multiplier(family: str | None) -> float:
-    """LR factor for an architecture family or model name (1.0 when unknown or None)."""
-    if not family:
-        return 1.0
-    key = _family_key(family)
-    return FAMILY_LR_MULTIPLIERS[key] if key else 1.0
-
-
-def is_transformer_family(family: str | None) -> bool:
-    """Whether ``family`` (or a model name) is a vision-transformer family."""
-    key = _family_key(family) if family else None
-    return key in TRANSFORMER_FAMILIES
-
-
-def model_family(model: nn.Module) -> str | None:
-    """The family of a model built by ``create_model`` (registry metadata, else its name)."""
-    spec = getattr(model, "visionforge_spec", None) or {}
-    name = spec.get("name")
-    if not name:
-        return None
-    try:
-        from visionforge.models.factory import model_entry
-
-        family = model_entry(name).metadata.get("family")
-        return str(family or name)
-    except Exception:  # a timm name not in our registry: its name is informative enough
-        return str(name)
+    name = registry_metadata(model).get("scheduler")
+    return str(name) if name else None
 
 
 def _no_decay_names(model: nn.Module) -> set[str]:
@@ -171,6 +126,29 @@ def param_groups(
     return list(groups.values())
 
 
+def _optimizer_class(
+    name_or_class: str | type[torch.optim.Optimizer],
+) -> type[torch.optim.Optimizer]:
+    if isinstance(name_or_class, str):
+        return OPTIMIZERS.get(name_or_class)
+    if inspect.isclass(name_or_class) and issubclass(name_or_class, torch.optim.Optimizer):
+        return name_or_class
+    raise ConfigError(
+        f"optimizer must be a name ({', '.join(OPTIMIZERS.list())}), an Optimizer class "
+        f"or instance; got {name_or_class!r}"
+    )
+
+
+def _given_groups(given: Iterable[Any], lr: float, factor: float) -> list[Any]:
+    """Tensors or group dicts as torch accepts them; group LRs scaled by ``factor``."""
+    groups = list(given)
+    if not groups:
+        raise ConfigError("no parameters given to the optimizer")
+    if isinstance(groups[0], Mapping):
+        return [{**g, "lr": g.get("lr", lr) * factor, "params": list(g["params"])} for g in groups]
+    return groups
+
+
 def build_optimizer(
     name_or_instance: str | torch.optim.Optimizer | type[torch.optim.Optimizer],
     model_or_param_groups: nn.Module | Iterable[Any],
@@ -181,7 +159,7 @@ def build_optimizer(
     betas: tuple[float, float] | None = None,
     nesterov: bool = False,
     lr_multipliers: Mapping[str, float] | None = None,
-    family: str | None = None,
+    lr_multiplier: float | None = None,
     trainable_only: bool = True,
     **kwargs: Any,
 ) -> torch.optim.Optimizer:
@@ -189,34 +167,24 @@ def build_optimizer(
 
     An ``Optimizer`` instance is returned unchanged. ``model_or_param_groups`` is a
     model (grouped by :func:`param_groups`) or anything torch optimizers accept
-    (an iterable of tensors or of group dicts; those keep their own settings, scaled
-    by the family multiplier). ``family="auto"`` reads the family from a model built
-    by ``create_model``. ``momentum`` and ``nesterov`` apply to SGD/RMSprop,
-    ``betas`` to Adam/AdamW; other keywords go to the optimizer.
+    (an iterable of tensors or of group dicts; those keep their own settings).
+    ``lr_multiplier`` scales every group: ``None`` uses the model's registered factor
+    (:func:`registered_lr_multiplier`; 1.0 for parameter iterables), a number
+    overrides it (``1.0`` disables it). ``momentum`` and ``nesterov`` apply to
+    SGD/RMSprop, ``betas`` to Adam/AdamW; other keywords go to the optimizer.
     """
     if isinstance(name_or_instance, torch.optim.Optimizer):
         return name_or_instance
-    if isinstance(name_or_instance, str):
-        cls = OPTIMIZERS.get(name_or_instance)
-    elif inspect.isclass(name_or_instance) and issubclass(name_or_instance, torch.optim.Optimizer):
-        cls = name_or_instance
-    else:
-        raise ConfigError(
-            f"optimizer must be a name ({', '.join(OPTIMIZERS.list())}), an Optimizer class "
-            f"or instance; got {name_or_instance!r}"
-        )
+    cls = _optimizer_class(name_or_instance)
     if lr <= 0:
         raise ConfigError(f"learning rate must be > 0, got {lr}")
-    if family == "auto":
-        family = (
-            model_family(model_or_param_groups)
-            if isinstance(model_or_param_groups, nn.Module)
-            else None
-        )
-    fam_mult = family_lr_multiplier(family)
-    base_lr = lr * fam_mult
-
-    if isinstance(model_or_param_groups, nn.Module):
+    is_model = isinstance(model_or_param_groups, nn.Module)
+    if lr_multiplier is None:
+        lr_multiplier = registered_lr_multiplier(model_or_param_groups) if is_model else 1.0
+    if lr_multiplier <= 0:
+        raise ConfigError(f"lr_multiplier must be > 0, got {lr_multiplier}")
+    base_lr = lr * float(lr_multiplier)
+    if is_model:
         groups: list[Any] = param_groups(
             model_or_param_groups,
             lr=base_lr,
@@ -224,16 +192,10 @@ def build_optimizer(
             lr_multipliers=lr_multipliers,
             trainable_only=trainable_only,
         )
+    elif lr_multipliers:
+        raise ConfigError("lr_multipliers need a model (names are parameter-name prefixes)")
     else:
-        if lr_multipliers:
-            raise ConfigError("lr_multipliers need a model (names are parameter-name prefixes)")
-        groups = list(model_or_param_groups)
-        if groups and isinstance(groups[0], Mapping):
-            groups = [
-                {**g, "lr": g.get("lr", lr) * fam_mult, "params": list(g["params"])} for g in groups
-            ]
-        if not groups:
-            raise ConfigError("no parameters given to the optimizer")
+        groups = _given_groups(model_or_param_groups, lr, float(lr_multiplier))
 
     params = set(inspect.signature(cls.__init__).parameters)
     options: dict[str, Any] = {"lr": base_lr, "weight_decay": weight_decay}
@@ -249,3 +211,11 @@ def build_optimizer(
         return cls(groups, **options)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"cannot build optimizer {cls.__name__}: {exc}") from exc
+
+
+def effective_lrs(optimizer: torch.optim.Optimizer) -> list[tuple[str, float]]:
+    """``(group name, learning rate)`` per parameter group (unnamed groups: ``group<i>``)."""
+    return [
+        (str(g.get("name") or f"group{i}"), float(g["lr"]))
+        for i, g in enumerate(optimizer.param_groups)
+    ]

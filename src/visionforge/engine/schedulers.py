@@ -20,6 +20,8 @@ name                shape                                                       
 ==================  ===========================================================  ========
 
 Schedules act per parameter group, so group LR multipliers keep their ratios.
+A model's preferred schedule (declared by its registration) is
+:func:`visionforge.engine.optim.preferred_scheduler`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from visionforge.registry import Registry
 __all__ = [
     "SCHEDULERS",
     "build_scheduler",
-    "default_scheduler_name",
     "three_phase_lr",
 ]
 
@@ -204,13 +205,6 @@ def _none(
     optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int, **kw: Any
 ) -> Result:
     return None, "epoch", None
-
-
-def default_scheduler_name(family: str | None) -> str:
-    """``warmup_cosine`` for transformer families, ``onecycle`` otherwise."""
-    from visionforge.engine.optim import is_transformer_family
-
-    return "warmup_cosine" if is_transformer_family(family) else "onecycle"
 
 
 def build_scheduler(

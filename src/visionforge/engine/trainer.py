@@ -10,29 +10,24 @@ directory: ``checkpoints/{last,best}.ckpt``, ``logs/``, ``history.json`` and
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from visionforge.config.settings import TrainSettings, default_mode
 from visionforge.engine.checkpoint import checkpoint_paths, model_state_from_checkpoint
 from visionforge.engine.data import ResumableDataLoader, infer_task, make_resumable, unpack_batch
 from visionforge.engine.module import TASKS, TaskModule
 from visionforge.errors import ConfigError, DataError
+from visionforge.models.spec import model_name, model_spec, model_task, registry_metadata
 
 __all__ = ["Trainer", "default_mode"]
 
 _log = logging.getLogger(__name__)
-_MAX_METRICS = ("acc", "f1", "iou", "dice", "auc", "precision", "recall")
-
-
-def default_mode(monitor: str) -> str:
-    """``"max"`` for score-like metrics (accuracy, F1, IoU, Dice, ...), else ``"min"``."""
-    return "max" if any(k in monitor.lower() for k in _MAX_METRICS) else "min"
 
 
 def _first_sample_batch(loader: Any) -> Any:
@@ -68,139 +63,52 @@ class Trainer:
         >>> history = trainer.train(train_loader, val_loader)  # doctest: +SKIP
         >>> trainer.evaluate(test_loader)["accuracy"]  # doctest: +SKIP
 
-    Args (main ones; see ``docs/training.md`` for all):
+    Args:
         model: a plain ``nn.Module`` (ideally built by ``create_model`` so it can be saved as a
             model dir).
-        criterion: loss name (``cross_entropy``, ``codavision``, ``dice``, ``ce_dice``, ``focal``),
-            module or callable; ``None`` = the task's default.
-        optimizer: ``"adam"`` (default), ``"adamw"``, ``"sgd"``, ... or an optimizer instance.
-        scheduler: ``None``, ``"plateau"``, ``"onecycle"``, ``"warmup_cosine"``, ``"three_phase"``.
-        validation_freq / val_check_interval: validate every N epochs, or every N training
-            batches when ``val_check_interval`` is an int (a float is a fraction of an epoch).
-        monitor / mode: metric for early stopping and ``best.ckpt``; ``mode=None`` picks
-            ``max`` for accuracy/F1/IoU/Dice and ``min`` otherwise.
-        mixed_precision: ``True`` = fp16+GradScaler on CUDA, bf16 on CPU if supported.
-        resume / resume_from: continue from ``checkpoints/last.ckpt`` or a given checkpoint.
-        checkpoint_every_n_steps: also refresh ``last.ckpt`` every N optimizer steps.
-        ema / swa: evaluate and save an exponential moving average / SWA of the weights.
-        restore_best: after training, load the ``best.ckpt`` weights into the model.
+        settings: a :class:`~visionforge.config.settings.TrainSettings`; keyword arguments
+            override its fields.
+        **overrides: any :class:`~visionforge.config.settings.TrainSettings` field, e.g.
+            ``max_epochs``, ``lr``, ``optimizer``, ``scheduler``, ``monitor``, ``output_dir``.
+            Defaults are those of ``visionforge train`` (one definition, see
+            ``docs/configuration.md``). ``mode=None`` picks ``max`` for accuracy/F1/IoU/Dice and
+            ``min`` otherwise; ``scheduler="auto"`` the model family's preferred one.
+
+    Settings are readable as attributes (``trainer.lr``, ``trainer.mode`` is the resolved mode).
     """
 
     def __init__(
-        self,
-        model: nn.Module,
-        criterion: Any = None,
-        optimizer: Any = None,
-        lr: float = 1e-3,
-        scheduler: Any = None,
-        max_epochs: int = 100,
-        max_steps: int | None = None,
-        validation_freq: int = 1,
-        val_check_interval: int | float | None = None,
-        early_stopping_patience: int | None = 10,
-        monitor: str = "val_loss",
-        mode: str | None = None,
-        mixed_precision: bool | str = False,
-        gradient_clip_value: float | None = None,
-        accumulate_grad_batches: int = 1,
-        device: str = "auto",
-        devices: int | str | list[int] = 1,
-        strategy: Any = "auto",
-        output_dir: str | os.PathLike[str] = "runs/train",
-        seed: int | None = None,
-        deterministic: bool = False,
-        callbacks: Iterable[Any] = (),
-        loggers: Iterable[Any] = ("csv",),
-        resume: bool = False,
-        resume_from: str | os.PathLike[str] | None = None,
-        ema: bool = False,
-        swa: bool = False,
-        compile: bool = False,
-        gradient_checkpointing: bool = False,
-        class_names: Sequence[str] | None = None,
-        task: str | None = None,
-        overfit_batches: int | float = 0,
-        fast_dev_run: bool | int = False,
-        progress: bool | None = None,
-        *,
-        weight_decay: float = 0.0,
-        momentum: float = 0.9,
-        lr_multipliers: Mapping[str, float] | None = None,
-        scheduler_kwargs: Mapping[str, Any] | None = None,
-        class_weights: Any = None,
-        label_smoothing: float = 0.0,
-        checkpoint_every_n_steps: int | None = None,
-        ema_decay: float = 0.999,
-        swa_lr: float | None = None,
-        restore_best: bool = True,
-        preprocessing: Mapping[str, Any] | None = None,
-        mlflow: Mapping[str, Any] | None = None,
-        log_every_n_steps: int = 50,
-        save_model: bool = True,
+        self, model: nn.Module, *, settings: TrainSettings | None = None, **overrides: Any
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"Trainer needs a torch nn.Module, got {type(model).__name__}")
-        if task is not None and task not in TASKS:
-            raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
-        if accumulate_grad_batches < 1:
-            raise ConfigError("accumulate_grad_batches must be >= 1")
+        base = settings if settings is not None else TrainSettings()
         self.model = model
-        self.criterion = criterion
-        self.optimizer = optimizer if optimizer is not None else "adam"
-        self.lr = float(lr)
-        self.scheduler = scheduler
-        self.max_epochs = int(max_epochs)
-        self.max_steps = max_steps
-        self.validation_freq = max(int(validation_freq or 1), 1)
-        self.val_check_interval = val_check_interval
-        self.early_stopping_patience = early_stopping_patience
-        self.monitor = monitor
-        self.mode = mode or default_mode(monitor)
-        if self.mode not in ("min", "max"):
-            raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
-        self.mixed_precision = mixed_precision
-        self.gradient_clip_value = gradient_clip_value
-        self.accumulate_grad_batches = int(accumulate_grad_batches)
-        self.device = device
-        self.devices = devices
-        self.strategy = strategy
-        self.output_dir = Path(output_dir)
-        self.seed = seed
-        self.deterministic = bool(deterministic)
-        self.callbacks = list(callbacks or ())
-        self.loggers = loggers
-        self.resume = bool(resume)
-        self.resume_from = resume_from
-        self.ema = bool(ema)
-        self.swa = bool(swa)
-        self.compile = bool(compile)
-        self.gradient_checkpointing = bool(gradient_checkpointing)
-        self.class_names = list(class_names) if class_names is not None else None
-        self.task = task
-        self.overfit_batches = overfit_batches
-        self.fast_dev_run = fast_dev_run
-        self.progress = progress
-        self.weight_decay = weight_decay
-        self.momentum = momentum
-        self.lr_multipliers = lr_multipliers
-        self.scheduler_kwargs = dict(scheduler_kwargs or {})
-        self.class_weights = class_weights
-        self.label_smoothing = label_smoothing
-        self.checkpoint_every_n_steps = checkpoint_every_n_steps
-        self.ema_decay = ema_decay
-        self.swa_lr = swa_lr
-        self.restore_best = restore_best
-        self.preprocessing = dict(preprocessing) if preprocessing else None
-        self.mlflow = mlflow
-        self.log_every_n_steps = int(log_every_n_steps)
-        self.save_model = save_model
-
+        self.settings = base.replace(**overrides) if overrides else base
+        self.output_dir = Path(self.settings.output_dir)
+        self.callbacks = list(self.settings.callbacks or ())
         self.module: TaskModule | None = None
         self.history: dict[str, Any] | None = None
         self.best_model_path: str | None = None
         self.model_dir: Path | None = None
         self.input_size: list[int] | None = None
+        self.epochs: int | None = None  # max_epochs, resolved for the task once it is known
         self.pl_trainer: Any = None
+        self.class_names: list[str] | None = (
+            list(self.settings.class_names) if self.settings.class_names is not None else None
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        # Settings read as attributes (trainer.lr, trainer.max_epochs, ...), one source of truth.
+        settings = self.__dict__.get("settings")
+        if settings is not None and name in settings.__dataclass_fields__:
+            return getattr(settings, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def mode(self) -> str:
+        """``min`` or ``max``: given, or inferred from ``monitor``."""
+        return self.settings.resolved_mode
 
     # -- setup ----------------------------------------------------------------------
     def _infer(self, loader: Any) -> tuple[str, int | None, int | None]:
@@ -216,7 +124,7 @@ class Trainer:
                 out = self.model(x.to(next(self.model.parameters(), torch.empty(0)).device))
         finally:
             self.model.train(was_training)
-        task = self.task or self._registry_task() or infer_task(batch, out)
+        task = self.settings.task or self._registry_task() or infer_task(batch, out)
         if task == "multitask":
             if not isinstance(out, Mapping):
                 raise ConfigError("task='multitask' needs a model returning a dict of head outputs")
@@ -231,50 +139,48 @@ class Trainer:
         return task, int(out.shape[1]) if out.ndim >= 2 else None, None
 
     def _registry_task(self) -> str | None:
-        spec = getattr(self.model, "visionforge_spec", None) or {}
-        if spec.get("source") != "visionforge" or "name" not in spec:
-            return None
-        try:
-            from visionforge.models.factory import model_entry
-
-            task = model_entry(spec["name"]).metadata.get("task")
-        except Exception:
-            return None
+        task = model_task(self.model)
         return task if task in TASKS else None
 
+    def _enable_grad_checkpointing(self) -> None:
+        setter = getattr(self.model, "set_grad_checkpointing", None)
+        if setter is None:
+            raise ConfigError(
+                f"gradient_checkpointing=True but {type(self.model).__name__} has no "
+                "set_grad_checkpointing(); it is supported by timm models"
+            )
+        setter(True)
+
     def _build_module(self, loader: Any) -> TaskModule:
+        s = self.settings
         task, num_classes, seg_classes = self._infer(loader)
         if self.class_names and num_classes and len(self.class_names) != num_classes:
             raise ConfigError(
                 f"{len(self.class_names)} class names given but the model outputs "
                 f"{num_classes} classes"
             )
-        if self.gradient_checkpointing:
-            setter = getattr(self.model, "set_grad_checkpointing", None)
-            if setter is None:
-                raise ConfigError(
-                    f"gradient_checkpointing=True but {type(self.model).__name__} has no "
-                    "set_grad_checkpointing(); it is supported by timm models"
-                )
-            setter(True)
+        if s.gradient_checkpointing:
+            self._enable_grad_checkpointing()
+        self.epochs = s.epochs_for(task)
         module = TaskModule(
             self.model,
             task=task,
-            criterion=self.criterion,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            momentum=self.momentum,
-            lr_multipliers=self.lr_multipliers,
-            scheduler=self.scheduler,
-            scheduler_kwargs=self.scheduler_kwargs,
-            monitor=self.monitor,
+            criterion=s.criterion,
+            optimizer=s.optimizer,
+            lr=s.lr,
+            weight_decay=s.weight_decay,
+            momentum=s.momentum,
+            lr_multipliers=s.lr_multipliers,
+            lr_multiplier=s.lr_multiplier,
+            scheduler=s.scheduler_for(registry_metadata(self.model).get("scheduler")),
+            scheduler_kwargs=dict(s.scheduler_kwargs or {}),
+            monitor=s.monitor,
             num_classes=num_classes,
             seg_classes=seg_classes,
-            class_weights=self.class_weights,
-            label_smoothing=self.label_smoothing,
+            class_weights=s.class_weights,
+            label_smoothing=s.label_smoothing,
         )
-        if self.compile:
+        if s.compile:
             self.model.compile()  # in place: state-dict keys stay unchanged
         return module
 
@@ -315,15 +221,17 @@ class Trainer:
             default_root_dir=str(self.output_dir),
             plugins=[AtomicCheckpointIO()],
             num_sanity_val_steps=0,
-            enable_checkpointing=fit,
+            enable_checkpointing=fit and self.settings.checkpoint,
             inference_mode=True,
         )
         if fit:
             interval = self.val_check_interval
             kwargs.update(
-                max_epochs=self.max_epochs,
+                max_epochs=self.epochs or self.settings.epochs_for(None),
                 max_steps=self.max_steps or -1,
-                check_val_every_n_epoch=None if isinstance(interval, int) else self.validation_freq,
+                check_val_every_n_epoch=(
+                    None if isinstance(interval, int) else max(int(self.validation_freq or 1), 1)
+                ),
                 val_check_interval=interval,
                 gradient_clip_val=self.gradient_clip_value,
                 gradient_clip_algorithm="norm",
@@ -336,41 +244,20 @@ class Trainer:
         return pl.Trainer(**kwargs)
 
     def _fit_callbacks(self, has_val: bool, loader: Any = None) -> tuple[list[Any], Any]:
-        from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
-
         from visionforge.engine.callbacks import (
             HistoryRecorder,
             LoaderStateRestorer,
-            NonFiniteLossGuard,
-            best_checkpoint,
-            ema_callback,
-            last_checkpoints,
-            swa_callback,
+            build_callback,
+            standard_callbacks,
         )
 
         recorder = HistoryRecorder()
         ckpt_dir = checkpoint_paths(self.output_dir)["dir"]
-        cbs: list[Any] = [recorder, NonFiniteLossGuard(), LearningRateMonitor()]
-        monitor_ok = has_val or not self.monitor.startswith("val_")
-        if monitor_ok and self.early_stopping_patience:
-            cbs.append(
-                EarlyStopping(
-                    monitor=self.monitor,
-                    mode=self.mode,
-                    patience=int(self.early_stopping_patience),
-                    strict=False,
-                )
-            )
-        if monitor_ok:
-            cbs.append(best_checkpoint(ckpt_dir, self.monitor, self.mode))
-        cbs.extend(last_checkpoints(ckpt_dir, self.checkpoint_every_n_steps))
-        if self.ema:
-            cbs.append(ema_callback(self.ema_decay))
-        if self.swa:
-            cbs.append(swa_callback(self.swa_lr or self.lr))
+        cbs: list[Any] = [recorder, *standard_callbacks(self.settings, ckpt_dir, has_val=has_val)]
         if isinstance(loader, ResumableDataLoader):
             cbs.append(LoaderStateRestorer(loader))
-        cbs.extend(self.callbacks)
+        for cb in self.callbacks:  # a registry name or a callback object
+            cbs.extend(build_callback(cb, self.settings, ckpt_dir) if isinstance(cb, str) else [cb])
         return cbs, recorder
 
     def _resume_path(self) -> str | None:
@@ -487,25 +374,21 @@ class Trainer:
 
     def _params(self, module: TaskModule) -> dict[str, Any]:
         opt = self.optimizer if isinstance(self.optimizer, str) else type(self.optimizer).__name__
-        sch = (
-            self.scheduler
-            if self.scheduler is None or isinstance(self.scheduler, str)
-            else (type(self.scheduler).__name__)
-        )
+        spec = module.scheduler_spec
+        sch = spec if spec is None or isinstance(spec, str) else type(spec).__name__
         crit = (
             self.criterion
             if self.criterion is None or isinstance(self.criterion, str)
             else (type(self.criterion).__name__)
         )
-        spec = getattr(self.model, "visionforge_spec", None) or {}
         return {
-            "model": spec.get("name", type(self.model).__name__),
+            "model": model_name(self.model) or type(self.model).__name__,
             "task": module.task,
             "optimizer": opt,
             "lr": self.lr,
             "scheduler": sch,
             "criterion": crit,
-            "max_epochs": self.max_epochs,
+            "max_epochs": self.epochs,
             "max_steps": self.max_steps,
             "accumulate_grad_batches": self.accumulate_grad_batches,
             "gradient_clip_value": self.gradient_clip_value,
@@ -533,7 +416,7 @@ class Trainer:
         atomic_write_json(self.output_dir / "history.json", self.history)
         if not self.save_model:
             return
-        if not getattr(self.model, "visionforge_spec", None):
+        if not model_spec(self.model):
             _log.warning(
                 "not writing %s: %s was not built with visionforge.create_model, so its "
                 "constructor is unknown (checkpoints are still in %s)",
@@ -551,7 +434,7 @@ class Trainer:
             task=module.task,
             class_names=self.class_names,
             input_size=self.input_size,
-            preprocessing=self.preprocessing,
+            preprocessing=self.settings.preprocessing,
             metrics=metrics,
         )
         log_model_dir_artifact(loggers, self.model_dir)

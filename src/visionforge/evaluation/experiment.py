@@ -67,7 +67,9 @@ class Experiment:
         elif getattr(trainer, "model", model) is not model:
             raise ConfigError("the trainer was built for a different model than the experiment's")
         else:
-            trainer.max_epochs = self.num_epochs
+            trainer.settings = trainer.settings.replace(
+                max_epochs=self.num_epochs, output_dir=self.checkpoint_dir
+            )
             trainer.output_dir = self.checkpoint_dir
         self.trainer = trainer
         self.evaluator = evaluator or Evaluator(model)

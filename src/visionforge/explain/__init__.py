@@ -1,6 +1,8 @@
-"""Why a model decides what it decides: Grad-CAM, Captum attributions and ViT attention.
+"""Why a model decides what it decides: Grad-CAM(++), Captum attributions and ViT attention.
 
-All methods share one call: ``method.explain(inputs, target_class=...)``;
+Every method is a :class:`BaseExplainer` subclass with one call,
+``method.attribute(inputs, target=None)`` (``explain(inputs, target_class=...)`` is the same);
+each is registered in :data:`visionforge.registry.EXPLAINERS` beside its class.
 :class:`Explainer` runs several and reports methods that do not apply instead of failing.
 """
 
@@ -11,14 +13,23 @@ from visionforge.explain.attributions import (
     SmoothGrad,
     VanillaSaliency,
 )
-from visionforge.explain.base import NotApplicableError, attribution_heatmap, normalize_maps
+from visionforge.explain.base import (
+    BaseExplainer,
+    NotApplicableError,
+    attribution_heatmap,
+    normalize_maps,
+    register_explainer,
+)
 from visionforge.explain.explainer import DEFAULT_METHODS, Explainer, heatmaps
-from visionforge.explain.gradcam import GradCAM
+from visionforge.explain.gradcam import GradCAM, GradCAMPlusPlus
 from visionforge.explain.layers import find_target_layer
 from visionforge.explain.overlay import overlay_heatmap, save_overlay
 
 __all__ = [
+    "BaseExplainer",
+    "register_explainer",
     "GradCAM",
+    "GradCAMPlusPlus",
     "VanillaSaliency",
     "SmoothGrad",
     "IntegratedGradients",

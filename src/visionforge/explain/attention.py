@@ -4,19 +4,23 @@ timm computes attention with a fused kernel that never materialises the
 softmax, so a forward hook on each ``Attention`` module recomputes it from the
 module's own ``qkv`` projection (and q/k norms) on the module's input. This
 keeps the model untouched (no monkey-patching, no toggling ``fused_attn``); the
-hooks live only inside ``explain``.
+base class holds the hooks only for the duration of one ``attribute`` call.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
-from visionforge.explain.base import NotApplicableError, eval_mode, forward_hook, normalize_maps
+from visionforge.explain.base import (
+    BaseExplainer,
+    Hook,
+    NotApplicableError,
+    normalize_maps,
+    register_explainer,
+)
 from visionforge.explain.layers import is_swin
 
 __all__ = ["AttentionMaps", "attention_modules", "attention_rollout"]
@@ -56,20 +60,26 @@ def attention_rollout(layers: torch.Tensor, residual: float = 0.5) -> torch.Tens
     return joint
 
 
-class AttentionMaps:
+@register_explainer(
+    "attention",
+    aliases=("attention_maps", "attention_rollout"),
+    description="ViT attention maps and rollout",
+)
+class AttentionMaps(BaseExplainer):
     """Attention of a timm ViT: per-layer maps (mean over heads) and rollout.
 
-    ``explain(inputs)`` returns a dict:
-    ``layers`` ``[B, L, N, N]`` (head-averaged attention per layer),
+    ``attribute(inputs)`` returns a dict (the target class is ignored: attention is
+    class-agnostic): ``layers`` ``[B, L, N, N]`` (head-averaged attention per layer),
     ``cls_attention`` ``[B, L, gh, gw]`` (class-token -> patch attention per layer; the mean
     over query tokens when the model has no class token), ``rollout_grid`` ``[B, gh, gw]`` and
     ``rollout`` ``[B, H, W]`` (upsampled to the input, in [0, 1]).
     """
 
-    name = "attention"
+    kind = "attention"
+    input_ndim = 4
 
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
+    def __init__(self, model: nn.Module, output_key: str | None = None) -> None:
+        super().__init__(model, output_key)
         reason = self.check(model)
         if reason:
             raise NotApplicableError(reason)
@@ -91,44 +101,39 @@ class AttentionMaps:
         gh, gw = inputs.shape[-2] // patch[0], inputs.shape[-1] // patch[1]
         return gh, gw, n - gh * gw
 
-    @torch.no_grad()
-    def explain(self, inputs: torch.Tensor, target_class: Any = None) -> dict[str, torch.Tensor]:
-        """Attention maps of ``inputs`` (``target_class`` is ignored: attention is class-agnostic)."""
-        maps: list[torch.Tensor | None] = [None] * len(self.modules)
-
-        def make_hook(i: int):
+    def _hooks(self, inputs: torch.Tensor) -> list[Hook]:
+        def make_hook(i: int) -> Any:
             def hook(module: nn.Module, args: Any, out: Any) -> None:
-                maps[i] = _attention_probs(module, args[0]).mean(dim=1)
+                with torch.no_grad():
+                    self.captured[i] = _attention_probs(module, args[0]).mean(dim=1)
 
             return hook
 
-        with eval_mode(self.model), contextlib.ExitStack() as stack:
-            for i, m in enumerate(self.modules):
-                stack.enter_context(forward_hook(m, make_hook(i)))
-            self.model(inputs)
-        if any(m is None for m in maps):
+        return [(m, make_hook(i)) for i, m in enumerate(self.modules)]
+
+    def _attribute(
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> dict[str, Tensor]:
+        if len(self.captured) != len(self.modules):
             raise NotApplicableError("not every attention block ran in the forward pass")
-        layers = torch.stack(maps, dim=1)  # type: ignore[arg-type]
+        layers = torch.stack([self.captured[i] for i in range(len(self.modules))], dim=1)
         b, num_layers, n, _ = layers.shape
         gh, gw, prefix = self._grid(inputs, n)
         if prefix < 0:
             raise NotApplicableError(f"{n} tokens do not cover a {gh}x{gw} patch grid")
         joint = attention_rollout(layers)
         if prefix > 0:
-            per_layer = layers[:, :, 0, prefix:]
-            rolled = joint[:, 0, prefix:]
+            per_layer, rolled = layers[:, :, 0, prefix:], joint[:, 0, prefix:]
         else:
-            per_layer = layers.mean(dim=2)
-            rolled = joint.mean(dim=1)
-        grid = normalize_maps(rolled.reshape(b, gh, gw))
-        rollout = F.interpolate(
-            grid[:, None], size=inputs.shape[-2:], mode="bilinear", align_corners=False
-        )[:, 0]
+            per_layer, rolled = layers.mean(dim=2), joint.mean(dim=1)
         return {
             "layers": layers,
             "cls_attention": per_layer.reshape(b, num_layers, gh, gw),
-            "rollout_grid": grid,
-            "rollout": normalize_maps(rollout),
+            "rollout_grid": normalize_maps(rolled.reshape(b, gh, gw)),
         }
 
-    __call__ = explain
+    def _postprocess(
+        self, raw: dict[str, torch.Tensor], inputs: torch.Tensor, normalize: bool
+    ) -> dict[str, Tensor]:
+        rollout = super()._postprocess(raw["rollout_grid"], inputs, normalize=True)
+        return {**raw, "rollout": rollout}

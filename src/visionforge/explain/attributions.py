@@ -1,8 +1,9 @@
 """Gradient attributions backed by Captum: saliency, SmoothGrad, Integrated Gradients.
 
-One base class wraps the model so that Captum sees per-class scores ``[B, C]``
-(classification logits, or segmentation logits summed over a region) and
-resolves the target class; each method overrides only how Captum is called.
+:class:`GradientAttribution` hands Captum a forward function giving per-class scores
+``[B, C]`` (classification logits, or segmentation logits summed over a region); the
+base class :class:`~visionforge.explain.base.BaseExplainer` resolves the target class
+and restores the model's mode, and each method implements only ``_attribute``.
 """
 
 from __future__ import annotations
@@ -10,77 +11,63 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from visionforge.explain.base import (
-    TargetClass,
-    class_scores,
-    eval_mode,
-    resolve_targets,
-    select_output,
-)
+from visionforge.explain.base import BaseExplainer, register_explainer
 
 __all__ = ["GradientAttribution", "VanillaSaliency", "SmoothGrad", "IntegratedGradients"]
 
 
-class GradientAttribution:
-    """Base class: ``explain(inputs, target_class=None, region=None) -> [B, C, H, W]``
-    (same shape as ``inputs``, so 1-D signals ``[B, C, L]`` work too)."""
+class GradientAttribution(BaseExplainer):
+    """Base class of the Captum methods: ``attribute(inputs, target=None, region=None)``
+    returns attributions of the same shape as ``inputs`` (so 1-D signals ``[B, C, L]`` work
+    too); they are never rescaled."""
 
     name = "attribution"
-
-    def __init__(self, model: nn.Module, output_key: str | None = None) -> None:
-        self.model = model
-        self.output_key = output_key
-
-    @staticmethod
-    def check(model: nn.Module) -> str | None:
-        """Why this method cannot explain ``model`` (None: gradients always apply)."""
-        return None
+    kind = "attribution"
 
     def _forward(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
-        return class_scores(select_output(self.model(x), self.output_key), region)
+        return self._scores(x, region)
 
-    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor, extra: Any) -> torch.Tensor:
-        raise NotImplementedError
+    @staticmethod
+    def _extra(region: torch.Tensor | None) -> tuple[torch.Tensor] | None:
+        """Captum's ``additional_forward_args`` (split along the batch with the inputs)."""
+        return (region,) if region is not None else None
 
-    def explain(
-        self,
-        inputs: torch.Tensor,
-        target_class: TargetClass = None,
-        region: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Attributions for ``target_class`` (default: the predicted class)."""
-        with eval_mode(self.model):
-            if region is not None and region.ndim == 2:
-                region = region.expand(inputs.shape[0], *region.shape)
-            extra = (region,) if region is not None else None
-            with torch.no_grad():
-                targets = resolve_targets(self._forward(inputs, region), target_class)
-            with torch.enable_grad():
-                attr = self._attribute(inputs.detach().clone().requires_grad_(True), targets, extra)
-        return attr.detach()
-
-    __call__ = explain
+    def _postprocess(self, raw: Any, inputs: torch.Tensor, normalize: bool) -> torch.Tensor:
+        return raw.detach()
 
 
+@register_explainer(
+    "saliency",
+    aliases=("vanilla_saliency", "gradient"),
+    description="|gradient| saliency [B, C, H, W]",
+)
 class VanillaSaliency(GradientAttribution):
     """|d score / d input| (Simonyan et al. 2014) via ``captum.attr.Saliency``."""
-
-    name = "saliency"
 
     def __init__(self, model: nn.Module, output_key: str | None = None, abs: bool = True) -> None:
         super().__init__(model, output_key)
         self.abs = abs
 
-    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor, extra: Any) -> torch.Tensor:
+    def _attribute(
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> Tensor:
         from captum.attr import Saliency
 
         return Saliency(self._forward).attribute(
-            inputs, target=targets.tolist(), abs=self.abs, additional_forward_args=extra
+            inputs,
+            target=targets.tolist(),
+            abs=self.abs,
+            additional_forward_args=self._extra(region),
         )
 
 
+@register_explainer(
+    "smoothgrad",
+    aliases=("smooth_grad", "noise_tunnel"),
+    description="SmoothGrad saliency [B, C, H, W]",
+)
 class SmoothGrad(GradientAttribution):
     """Saliency averaged over noisy copies of the input (``captum.attr.NoiseTunnel``).
 
@@ -88,8 +75,6 @@ class SmoothGrad(GradientAttribution):
         num_samples: noisy copies per input.
         noise: noise standard deviation as a fraction of each input's value range.
     """
-
-    name = "smoothgrad"
 
     def __init__(
         self,
@@ -102,7 +87,9 @@ class SmoothGrad(GradientAttribution):
         self.num_samples = num_samples
         self.noise = noise
 
-    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor, extra: Any) -> torch.Tensor:
+    def _attribute(
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> Tensor:
         from captum.attr import NoiseTunnel, Saliency
 
         flat = inputs.detach().reshape(inputs.shape[0], -1)
@@ -113,10 +100,15 @@ class SmoothGrad(GradientAttribution):
             nt_samples=self.num_samples,
             stdevs=self.noise * spread,
             target=targets.tolist(),
-            additional_forward_args=extra,
+            additional_forward_args=self._extra(region),
         )
 
 
+@register_explainer(
+    "integrated_gradients",
+    aliases=("ig", "integratedgradients"),
+    description="Integrated Gradients [B, C, H, W]",
+)
 class IntegratedGradients(GradientAttribution):
     """Integrated Gradients (Sundararajan et al. 2017) via ``captum.attr.IntegratedGradients``.
 
@@ -125,11 +117,9 @@ class IntegratedGradients(GradientAttribution):
         baseline: a float (constant image), a tensor broadcastable to the inputs, or None (zeros).
         internal_batch_size: evaluate the path in chunks of this many samples (memory bound).
 
-    After ``explain`` the completeness error per sample (sum of attributions minus
+    After ``attribute`` the completeness error per sample (sum of attributions minus
     f(input) - f(baseline)) is in ``last_delta``.
     """
-
-    name = "integrated_gradients"
 
     def __init__(
         self,
@@ -154,7 +144,9 @@ class IntegratedGradients(GradientAttribution):
             inputs
         )
 
-    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor, extra: Any) -> torch.Tensor:
+    def _attribute(
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> Tensor:
         from captum.attr import IntegratedGradients as CaptumIG
 
         attr, delta = CaptumIG(self._forward).attribute(
@@ -163,7 +155,7 @@ class IntegratedGradients(GradientAttribution):
             target=targets.tolist(),
             n_steps=self.num_steps,
             internal_batch_size=self.internal_batch_size,
-            additional_forward_args=extra,
+            additional_forward_args=self._extra(region),
             return_convergence_delta=True,
         )
         self.last_delta = delta.detach()

@@ -1,43 +1,62 @@
-"""Shared pieces of the explanation methods: hook/eval-mode context managers,
-reduction of model outputs to per-class scores, target resolution and map normalisation."""
+"""The template every explanation method follows, and the pieces it shares.
+
+:class:`BaseExplainer.attribute` is a template method (the shape of pytorch-grad-cam's
+``BaseCAM.forward``): it puts the model in eval mode, registers the method's forward
+hooks, runs one forward pass to get per-class scores, resolves the target class, calls the
+method's single :meth:`~BaseExplainer._attribute`, always removes the hooks and restores the
+train/eval mode (also when ``_attribute`` raises), and post-processes the result. A method
+is one subclass registered in :data:`visionforge.registry.EXPLAINERS` with
+:func:`register_explainer` beside its definition.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from visionforge.errors import VisionforgeError
+from visionforge.registry import EXPLAINERS
 
 __all__ = [
+    "BaseExplainer",
+    "register_explainer",
     "NotApplicableError",
-    "forward_hook",
+    "Hook",
     "eval_mode",
     "select_output",
     "class_scores",
     "resolve_targets",
+    "resize_map",
     "normalize_maps",
     "attribution_heatmap",
 ]
 
 TargetClass = int | Sequence[int] | torch.Tensor | None
+#: A forward hook to register for one call: ``(module, fn(module, args, output))``.
+Hook = tuple[nn.Module, Callable[[nn.Module, Any, Any], None]]
 
 
 class NotApplicableError(VisionforgeError):
     """An explanation method does not apply to this model or input (the message says why)."""
 
 
-@contextlib.contextmanager
-def forward_hook(module: nn.Module, fn: Callable[..., Any]) -> Iterator[None]:
-    """Register a forward hook for the duration of the ``with`` block, removing it on exit."""
-    handle = module.register_forward_hook(fn)
-    try:
-        yield
-    finally:
-        handle.remove()
+def register_explainer(
+    name: str, *, aliases: Sequence[str] = (), description: str = ""
+) -> Callable[[type], type]:
+    """Class decorator: register an explainer in ``EXPLAINERS`` as ``name`` (and ``aliases``)
+    and set its ``name`` attribute, so the registry and the class cannot disagree."""
+
+    def decorator(cls: type) -> type:
+        cls.name = name
+        EXPLAINERS.add(name, cls, aliases=tuple(aliases), description=description)
+        return cls
+
+    return decorator
 
 
 @contextlib.contextmanager
@@ -49,6 +68,120 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+class BaseExplainer:
+    """Base class of every explanation method: subclasses implement only :meth:`_attribute`.
+
+    Class attributes a subclass may set:
+        name: registry name (set by :func:`register_explainer`).
+        kind: what :meth:`attribute` returns: ``"map"`` (a heatmap ``[B, H, W]`` in [0, 1]),
+            ``"attribution"`` (same shape as the inputs) or ``"attention"`` (a dict).
+        needs_grad: run the scoring forward pass with autograd on, so ``_attribute`` can
+            differentiate ``scores`` with respect to ``inputs`` or hooked activations.
+        input_ndim: required ``inputs.ndim`` (e.g. 4 for images), ``None`` for any.
+
+    Args:
+        model: the model to explain.
+        output_key: which entry of a dict (multitask) output to explain.
+
+    Example (see ``docs/explain.md``, "Add an explainer"):
+        >>> @register_explainer("input_x_gradient")
+        ... class InputXGradient(BaseExplainer):
+        ...     needs_grad = True
+        ...     def _attribute(self, inputs, targets, scores, region):
+        ...         (grad,) = torch.autograd.grad(scores.gather(1, targets[:, None]).sum(), inputs)
+        ...         return (inputs * grad).abs().sum(dim=1)
+    """
+
+    name: ClassVar[str] = "explainer"
+    kind: ClassVar[str] = "map"
+    needs_grad: ClassVar[bool] = False
+    input_ndim: ClassVar[int | None] = None
+
+    def __init__(self, model: nn.Module, output_key: str | None = None) -> None:
+        self.model = model
+        self.output_key = output_key
+        self.captured: dict[str, Any] = {}  # what hooks record during one call; cleared after it
+
+    @staticmethod
+    def check(model: nn.Module) -> str | None:
+        """Why this method cannot explain ``model`` (None when it can)."""
+        return None
+
+    # -- the steps a subclass may override ------------------------------------------
+    def _hooks(self, inputs: torch.Tensor) -> list[Hook]:
+        """Forward hooks to hold during one call (they write into ``self.captured``)."""
+        return []
+
+    def _attribute(
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> Any:
+        """The method itself. ``inputs``: a copy of the inputs that requires grad;
+        ``targets``: ``[B]`` class indices; ``scores``: ``[B, C]`` per-class scores of the
+        forward pass (with a graph when ``needs_grad``); ``region``: ``[B, H, W]`` or None."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _attribute")
+
+    def _postprocess(self, raw: Any, inputs: torch.Tensor, normalize: bool) -> Any:
+        """A coarse map ``[B, h, w]`` (or ``[B, 1, h, w]``) resized to the inputs and, with
+        ``normalize``, min-max scaled to [0, 1] per sample."""
+        heat = resize_map(raw.detach(), inputs)
+        return normalize_maps(heat) if normalize else heat
+
+    def _scores(self, x: torch.Tensor, region: torch.Tensor | None) -> torch.Tensor:
+        return class_scores(select_output(self.model(x), self.output_key), region)
+
+    # -- the template ------------------------------------------------------------------
+    def attribute(
+        self,
+        inputs: torch.Tensor,
+        target: TargetClass = None,
+        *,
+        region: torch.Tensor | None = None,
+        normalize: bool = True,
+    ) -> Any:
+        """Explain ``inputs`` for ``target`` (default: the predicted class; for segmentation
+        the class whose logits, summed over ``region`` or the whole image, are largest).
+
+        ``region``: ``[H, W]`` or ``[B, H, W]`` mask for segmentation outputs; ``normalize``:
+        scale maps to [0, 1] (attributions are never rescaled).
+        """
+        if self.input_ndim is not None and inputs.ndim != self.input_ndim:
+            raise NotApplicableError(
+                f"{self.name} needs inputs with {self.input_ndim} dimensions, "
+                f"got shape {tuple(inputs.shape)}"
+            )
+        if region is not None and region.ndim == 2:
+            region = region.expand(inputs.shape[0], *region.shape)
+        handles: list[torch.utils.hooks.RemovableHandle] = []
+        with eval_mode(self.model):
+            try:
+                # A copy that needs grad, so activations do even for frozen models.
+                x = inputs.detach().clone().requires_grad_(True)
+                for module, fn in self._hooks(x):
+                    handles.append(module.register_forward_hook(fn))
+                with torch.set_grad_enabled(self.needs_grad):
+                    scores = self._scores(x, region)
+                targets = resolve_targets(scores, target)
+                with torch.enable_grad():
+                    raw = self._attribute(x, targets, scores, region)
+            finally:
+                for handle in handles:
+                    handle.remove()
+                self.captured.clear()
+        return self._postprocess(raw, inputs, normalize)
+
+    def explain(
+        self,
+        inputs: torch.Tensor,
+        target_class: TargetClass = None,
+        region: torch.Tensor | None = None,
+        normalize: bool = True,
+    ) -> Any:
+        """:meth:`attribute` under its original name and argument names."""
+        return self.attribute(inputs, target_class, region=region, normalize=normalize)
+
+    __call__ = explain
 
 
 def select_output(out: Any, output_key: str | None = None) -> torch.Tensor:
@@ -100,6 +233,18 @@ def resolve_targets(scores: torch.Tensor, target_class: TargetClass) -> torch.Te
     if int(t.min()) < 0 or int(t.max()) >= c:
         raise ValueError(f"target_class must be in [0, {c - 1}], got {t.tolist()}")
     return t
+
+
+def resize_map(heat: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """A map ``[B, h, w]`` / ``[B, 1, h, w]`` (or ``[B, l]`` for 1-D inputs) resized to the
+    spatial size of ``inputs`` (bilinear; linear for signals)."""
+    size = tuple(inputs.shape[2:])
+    if heat.ndim == len(size) + 2:
+        heat = heat[:, 0]
+    if tuple(heat.shape[1:]) == size:
+        return heat
+    mode = "bilinear" if len(size) == 2 else "linear"
+    return F.interpolate(heat[:, None], size=size, mode=mode, align_corners=False)[:, 0]
 
 
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:

@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from visionforge.explain.attention import AttentionMaps
-from visionforge.explain.attributions import IntegratedGradients, SmoothGrad, VanillaSaliency
+# Importing the method modules registers them in EXPLAINERS (each beside its class).
+from visionforge.explain import attention, attributions, gradcam  # noqa: F401
 from visionforge.explain.base import (
+    BaseExplainer,
     NotApplicableError,
     TargetClass,
     attribution_heatmap,
@@ -25,24 +26,12 @@ from visionforge.explain.base import (
     resolve_targets,
     select_output,
 )
-from visionforge.explain.gradcam import GradCAM
 from visionforge.registry import EXPLAINERS
 
 __all__ = ["Explainer", "DEFAULT_METHODS", "heatmaps"]
 
 _log = logging.getLogger(__name__)
 DEFAULT_METHODS = ("grad_cam", "saliency", "smoothgrad", "integrated_gradients", "attention")
-
-_BUILTINS: tuple[tuple[type, tuple[str, ...], str], ...] = (
-    (GradCAM, ("gradcam", "grad-cam"), "Grad-CAM heatmap [B, H, W]"),
-    (VanillaSaliency, ("vanilla_saliency", "gradient"), "|gradient| saliency [B, C, H, W]"),
-    (SmoothGrad, ("smooth_grad", "noise_tunnel"), "SmoothGrad saliency [B, C, H, W]"),
-    (IntegratedGradients, ("ig", "integratedgradients"), "Integrated Gradients [B, C, H, W]"),
-    (AttentionMaps, ("attention_maps", "attention_rollout"), "ViT attention maps and rollout"),
-)
-for _cls, _aliases, _desc in _BUILTINS:
-    if _cls.name not in EXPLAINERS:
-        EXPLAINERS.add(_cls.name, _cls, aliases=_aliases, description=_desc)
 
 
 class Explainer:
@@ -82,9 +71,10 @@ class Explainer:
                 self._skipped[name] = reason
                 continue
             kwargs = dict(opts.get(name, {}))
-            if name == "grad_cam":
+            params = _init_params(cls)
+            if "target_layer" in params:  # Grad-CAM and its variants
                 kwargs.setdefault("target_layer", target_layer)
-            if name != "attention" and "output_key" in _init_params(cls):
+            if "output_key" in params:
                 kwargs.setdefault("output_key", output_key)
             try:
                 self._instances[name] = cls(model, **kwargs)
@@ -107,9 +97,9 @@ class Explainer:
         skipped = dict(self._skipped)
         for name, method in self._instances.items():
             try:
-                if name == "attention":
-                    result[name] = method.explain(inputs)
-                else:
+                if isinstance(method, BaseExplainer):
+                    result[name] = method.attribute(inputs, targets, region=region)
+                else:  # a plugin class with only the older ``explain`` call
                     result[name] = method.explain(inputs, target_class=targets, region=region)
             except NotApplicableError as exc:
                 skipped[name] = str(exc)
@@ -124,15 +114,17 @@ class Explainer:
 
 def heatmaps(result: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """``[B, H, W]`` maps in [0, 1] for each method of an :meth:`Explainer.explain` result
-    (attributions: |attr| summed over channels; attention: the rollout)."""
+    (maps as they are; image attributions: |attr| summed over channels; attention: the
+    rollout; 1-D signal attributions have no image map and are left out)."""
     out = {}
     for name, value in result.items():
         if name in ("skipped", "target_class"):
             continue
+        kind = getattr(EXPLAINERS.get(name), "kind", None) if name in EXPLAINERS else None
         if isinstance(value, dict):
             if "rollout" in value:
                 out[name] = value["rollout"]
-        elif value.ndim == 3 and name == "grad_cam":
+        elif kind == "map":
             out[name] = value
         elif value.ndim == 4:
             out[name] = attribution_heatmap(value)

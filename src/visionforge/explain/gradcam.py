@@ -1,9 +1,10 @@
-"""Grad-CAM for CNNs, ViTs and Swin transformers, classification and segmentation.
+"""Grad-CAM and Grad-CAM++ for CNNs, ViTs and Swin transformers, classification and segmentation.
 
 Written by hand (Captum's ``LayerGradCam`` lacks token-to-grid reshaping and
-default layer selection): a forward hook captures the target layer's output for
-one call, ``torch.autograd.grad`` gives its gradient (no backward hooks, no
-parameter ``.grad`` accumulation) and the hook is removed on exit.
+default layer selection): a forward hook captures the target layer's output
+during the base class's forward pass and ``torch.autograd.grad`` gives its
+gradient (no backward hooks, no parameter ``.grad`` accumulation). The two
+methods differ only in how channels are weighted (:meth:`GradCAM._channel_weights`).
 """
 
 from __future__ import annotations
@@ -12,25 +13,19 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
-from visionforge.explain.base import (
-    NotApplicableError,
-    TargetClass,
-    class_scores,
-    eval_mode,
-    forward_hook,
-    normalize_maps,
-    resolve_targets,
-    select_output,
-)
+from visionforge.explain.base import BaseExplainer, Hook, NotApplicableError, register_explainer
 from visionforge.explain.layers import Reshape, _identity, find_target_layer
 
-__all__ = ["GradCAM"]
+__all__ = ["GradCAM", "GradCAMPlusPlus"]
 
 
-class GradCAM:
-    """Gradient-weighted class activation maps.
+@register_explainer(
+    "grad_cam", aliases=("gradcam", "grad-cam"), description="Grad-CAM heatmap [B, H, W]"
+)
+class GradCAM(BaseExplainer):
+    """Gradient-weighted class activation maps (Selvaraju et al. 2017).
 
     Args:
         model: a CNN, timm ViT or Swin (classification logits ``[B, C]`` or segmentation
@@ -43,10 +38,11 @@ class GradCAM:
 
     Example:
         >>> cam = GradCAM(model)
-        >>> heat = cam.explain(images, target_class=3)   # [B, H, W] in [0, 1]
+        >>> heat = cam.attribute(images, target=3)   # [B, H, W] in [0, 1]
     """
 
-    name = "grad_cam"
+    needs_grad = True
+    input_ndim = 4
 
     def __init__(
         self,
@@ -55,7 +51,7 @@ class GradCAM:
         reshape_transform: Reshape | None = None,
         output_key: str | None = None,
     ) -> None:
-        self.model = model
+        super().__init__(model, output_key)
         if isinstance(target_layer, str):
             try:
                 target_layer = model.get_submodule(target_layer)
@@ -63,7 +59,6 @@ class GradCAM:
                 raise NotApplicableError(f"model has no submodule {target_layer!r}") from None
         self.target_layer = target_layer
         self.reshape_transform = reshape_transform
-        self.output_key = output_key
 
     @staticmethod
     def check(model: nn.Module) -> str | None:
@@ -76,48 +71,49 @@ class GradCAM:
             return "no 2-D convolution or transformer blocks to take activations from"
         return None
 
-    def _layer(self, inputs: torch.Tensor) -> tuple[nn.Module, Reshape]:
-        if self.target_layer is None:
+    def _hooks(self, inputs: torch.Tensor) -> list[Hook]:
+        if self.target_layer is None:  # chosen once, on the first input seen
             self.target_layer, default_reshape = find_target_layer(
                 self.model, inputs, self.output_key
             )
             if self.reshape_transform is None:
                 self.reshape_transform = default_reshape
-        return self.target_layer, self.reshape_transform or _identity
 
-    def explain(
-        self,
-        inputs: torch.Tensor,
-        target_class: TargetClass = None,
-        normalize: bool = True,
-        region: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Heatmaps ``[B, H, W]`` (in [0, 1] with ``normalize``) for ``target_class``
-        (default: the predicted class; for segmentation the class whose logits, summed over
-        ``region`` or the whole image, are largest)."""
-        if inputs.ndim != 4:
-            raise NotApplicableError("Grad-CAM needs image inputs [B, C, H, W]")
-        with eval_mode(self.model):
-            layer, reshape = self._layer(inputs)
-            captured: dict[str, torch.Tensor] = {}
+        def keep(module: nn.Module, args: Any, out: Any) -> None:
+            self.captured["act"] = out[0] if isinstance(out, tuple) else out
 
-            def keep(module: nn.Module, args: Any, out: Any) -> None:
-                captured["act"] = out[0] if isinstance(out, tuple) else out
+        return [(self.target_layer, keep)]
 
-            # The input needs grad so that activations do, even for frozen models.
-            x = inputs.detach().clone().requires_grad_(True)
-            with torch.enable_grad(), forward_hook(layer, keep):
-                scores = class_scores(select_output(self.model(x), self.output_key), region)
-                if "act" not in captured:
-                    raise NotApplicableError("the target layer did not run in the forward pass")
-                targets = resolve_targets(scores, target_class)
-                selected = scores.gather(1, targets[:, None]).sum()
-                act = captured.pop("act")
-                (grad,) = torch.autograd.grad(selected, act)
-            act, grad = reshape(act.detach(), inputs), reshape(grad, inputs)
-        weights = grad.mean(dim=(2, 3), keepdim=True)
-        cam = F.relu((weights * act).sum(dim=1, keepdim=True))
-        cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-        return normalize_maps(cam) if normalize else cam
+    def _attribute(
+        self, inputs: Tensor, targets: Tensor, scores: Tensor, region: Tensor | None
+    ) -> Tensor:
+        if "act" not in self.captured:
+            raise NotApplicableError("the target layer did not run in the forward pass")
+        act = self.captured.pop("act")
+        (grad,) = torch.autograd.grad(scores.gather(1, targets[:, None]).sum(), act)
+        reshape = self.reshape_transform or _identity
+        act, grad = reshape(act.detach(), inputs), reshape(grad, inputs)
+        return F.relu((self._channel_weights(act, grad) * act).sum(dim=1))
 
-    __call__ = explain
+    def _channel_weights(self, act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """Weight of each channel ``[B, K, 1, 1]``: the spatial mean of its gradient."""
+        return grad.mean(dim=(2, 3), keepdim=True)
+
+
+@register_explainer(
+    "gradcam++",
+    aliases=("gradcam_plus_plus", "grad_cam_plus_plus", "grad-cam++"),
+    description="Grad-CAM++ heatmap [B, H, W]",
+)
+class GradCAMPlusPlus(GradCAM):
+    """Grad-CAM++ (Chattopadhyay et al. 2018): channels weighted by positive gradients times
+    per-pixel coefficients, so several instances of a class all show up in the map."""
+
+    def _channel_weights(self, act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        # Closed form of the paper's alphas for an exponential score: higher derivatives
+        # become powers of the first one.
+        g2 = grad.pow(2)
+        denom = 2 * g2 + act.sum(dim=(2, 3), keepdim=True) * g2 * grad
+        nonzero = denom != 0  # a zero denominator (zero gradient) gives alpha = 0
+        alpha = torch.where(nonzero, g2 / torch.where(nonzero, denom, 1.0), 0.0)
+        return (alpha * F.relu(grad)).sum(dim=(2, 3), keepdim=True)

@@ -12,6 +12,7 @@ calibration data). A failure in one format is recorded and the others still run.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import traceback
@@ -22,23 +23,20 @@ from typing import Any
 import numpy as np
 
 from visionforge.errors import ConfigError
-from visionforge.export import (  # noqa: F401  (imports register the exporters)
-    coreml,
-    executorch,
-    onnx,
-    pytorch,
-    tensorrt,
-    tflite,
-    torchscript,
-)
 from visionforge.export.base import ExportContext, ExportResult
 from visionforge.export.contract import flatten_outputs, real_sample_inputs
 from visionforge.export.report import ExportReport
+from visionforge.models.contract import contract_from_meta
 from visionforge.registry import EXPORTERS
 
 __all__ = ["export_model", "list_exporters", "default_formats", "ExportReport", "ExportResult"]
 
 _log = logging.getLogger(__name__)
+
+#: Modules whose import registers an exporter in EXPORTERS.
+FORMAT_MODULES = ("pytorch", "torchscript", "onnx", "tensorrt", "coreml", "tflite", "executorch")
+for _module in FORMAT_MODULES:
+    importlib.import_module(f"{__name__}.{_module}")
 
 
 def list_exporters() -> list[str]:
@@ -68,6 +66,57 @@ def _parse_formats(formats: str | Sequence[str] | None, meta: dict[str, Any]) ->
     return sorted(out, key=order.__getitem__)
 
 
+def _resolve_formats(
+    formats: str | Sequence[str] | None, quantize: str | None, meta: dict[str, Any]
+) -> list[str]:
+    """The formats to export, with ``onnx`` added when INT8 quantisation needs it."""
+    names = _parse_formats(formats, meta)
+    if quantize is None:
+        return names
+    if str(quantize).lower() != "int8":
+        raise ConfigError(f"quantize must be 'int8' (or None), got {quantize!r}")
+    return names if "onnx" in names else _parse_formats([*names, "onnx"], meta)
+
+
+def _smoke_inputs(meta: dict[str, Any], calibration_data: Any, batch_size: int) -> np.ndarray:
+    """The batch every artifact is checked on: calibration samples if there are enough, else
+    real sample images/signals; either way in the model's input contract."""
+    if calibration_data is not None:
+        from visionforge.export.quantize import as_model_inputs
+
+        calib, _ = as_model_inputs(calibration_data, meta, limit=batch_size)
+        if len(calib) == batch_size:
+            return calib
+    return real_sample_inputs(meta, batch_size)
+
+
+def _reference_outputs(model: Any, inputs: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The PyTorch model's named outputs on ``inputs`` (what each artifact must reproduce)."""
+    import torch
+
+    with torch.inference_mode():
+        out = model(torch.from_numpy(inputs))
+    return [(n, v.float().numpy()) for n, v in flatten_outputs(out)]
+
+
+def _quantized_results(
+    ctx: ExportContext, calibration_data: Any, validation_data: Any
+) -> list[ExportResult]:
+    """INT8 rows of the report, made from the fp32 ONNX artifact."""
+    if "onnx" not in ctx.artifacts:
+        return [ExportResult("onnx-int8", status="failed", reason="the fp32 ONNX export failed")]
+    from visionforge.export.quantize import quantization_results
+
+    return quantization_results(ctx, ctx.artifacts["onnx"], calibration_data, validation_data)
+
+
+def _report_for(mdir: Path, out: Path, meta: dict[str, Any]) -> ExportReport:
+    """An empty report naming the model and the input contract every artifact expects."""
+    summary = {k: meta.get(k) for k in ("name", "task", "class_names", "input_size")}
+    summary["preprocessing"] = contract_from_meta(meta).to_dict()
+    return ExportReport(model_dir=str(mdir), out_dir=str(out), meta=summary)
+
+
 def export_model(
     model_dir: str | os.PathLike[str],
     formats: str | Sequence[str] | None = None,
@@ -87,73 +136,41 @@ def export_model(
             exports every registered format (ExecuTorch only for signal models).
         quantize: ``"int8"`` adds INT8 ONNX models (dynamic; static when
             ``calibration_data`` is given); needs the ``onnx`` format (added if missing).
-        calibration_data: samples in the model's input range (not normalised): an array
+        calibration_data: RGB samples in the model's input range (not normalised): an array
             ``[N, C, H, W]``, a dataset of ``{"image", "label"|"mask"}`` dicts or ``(x, y)`` tuples.
         validation_data: same forms, with labels/masks, to measure the INT8 metric drop.
         batch_size: size of the smoke batch every artifact is checked on.
         options: exporter options (``opset``, ``onnx_exporter``, ``max_batch``, ...).
 
     Returns:
-        An :class:`ExportReport`; ``export_report.json`` is written to ``out_dir``.
+        An :class:`ExportReport`; ``export_report.json`` is written to ``out_dir``. Artifacts
+        take the tensor the PyTorch model takes: the report's ``model.preprocessing`` (the
+        input contract of ``model.json``) says how to make it from an image.
     """
-    import torch
-
     from visionforge.models.model_dir import load_model
+    from visionforge.models.spec import model_meta
 
     mdir = Path(model_dir)
     model = load_model(mdir)  # raises WeightsError naming the dir if it is not a model dir
-    meta = dict(model.visionforge_meta)
-    names = _parse_formats(formats, meta)
-    if quantize is not None:
-        if str(quantize).lower() != "int8":
-            raise ConfigError(f"quantize must be 'int8' (or None), got {quantize!r}")
-        if "onnx" not in names:
-            names = _parse_formats([*names, "onnx"], meta)
+    meta = dict(model_meta(model))
+    names = _resolve_formats(formats, quantize, meta)
     out = Path(out_dir) if out_dir is not None else mdir / "export"
     out.mkdir(parents=True, exist_ok=True)
-
-    inputs = None
-    if calibration_data is not None:
-        from visionforge.export.quantize import as_model_inputs
-
-        calib, _ = as_model_inputs(calibration_data, meta, limit=batch_size)
-        if len(calib) == batch_size:
-            inputs = calib
-    if inputs is None:
-        inputs = real_sample_inputs(meta, batch_size)
-    with torch.inference_mode():
-        reference = [
-            (n, v.float().numpy()) for n, v in flatten_outputs(model(torch.from_numpy(inputs)))
-        ]
+    inputs = _smoke_inputs(meta, calibration_data, batch_size)
     ctx = ExportContext(
         model=model,
         meta=meta,
         model_dir=mdir,
         out_dir=out,
         inputs=inputs,
-        reference=reference,
+        reference=_reference_outputs(model, inputs),
         options=dict(options or {}),
     )
-    report = ExportReport(
-        model_dir=str(mdir),
-        out_dir=str(out),
-        meta={k: meta.get(k) for k in ("name", "task", "class_names", "input_size")},
-    )
+    report = _report_for(mdir, out, meta)
     for name in names:
         report.results.append(_run_one(name, ctx))
         if name == "onnx" and quantize is not None:
-            if "onnx" in ctx.artifacts:
-                from visionforge.export.quantize import quantization_results
-
-                report.results.extend(
-                    quantization_results(
-                        ctx, ctx.artifacts["onnx"], calibration_data, validation_data
-                    )
-                )
-            else:
-                report.results.append(
-                    ExportResult("onnx-int8", status="failed", reason="the fp32 ONNX export failed")
-                )
+            report.results.extend(_quantized_results(ctx, calibration_data, validation_data))
     report.save()
     if print_table:
         print(report.table())

@@ -29,6 +29,7 @@ __all__ = [
     "max_abs_diff",
     "median_latency_ms",
     "parity_result",
+    "check_artifact",
     "OutputTuple",
 ]
 
@@ -84,6 +85,12 @@ class ExportContext:
     def output_names(self) -> list[str]:
         return [name for name, _ in self.reference]
 
+    def wrapped_model(self) -> torch.nn.Module:
+        """The model returning a tensor or a tuple (dict outputs in reference order), in eval mode."""
+        return OutputTuple(
+            self.model, self.output_names if len(self.reference) > 1 else None
+        ).eval()
+
 
 def register_exporter(
     name: str, *, order: int, description: str, default: bool = True
@@ -136,6 +143,18 @@ def parity_result(
     else:
         result.status = FAILED
         result.reason = f"parity error {err:.3g} exceeds tolerance {tolerance:g}"
+    return result
+
+
+def check_artifact(
+    result: ExportResult,
+    ctx: ExportContext,
+    run: Callable[[], Sequence[np.ndarray]],
+    tolerance: float,
+) -> ExportResult:
+    """Run the artifact on the smoke batch (``run()``), fill parity/status, then its latency."""
+    parity_result(result, ctx.reference, run(), tolerance)
+    result.latency_ms = median_latency_ms(run)
     return result
 
 

@@ -9,12 +9,14 @@ the same outputs, so any runtime can use them with this contract alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from visionforge.errors import ConfigError
+from visionforge.models.contract import contract_from_meta
 
 __all__ = [
     "input_shape",
@@ -24,12 +26,15 @@ __all__ = [
     "output_names",
     "flatten_outputs",
     "real_sample_inputs",
+    "resize_image",
 ]
 
 
-def input_shape(meta: dict[str, Any], override: Sequence[int] | None = None) -> tuple[int, ...]:
+def input_shape(meta: Mapping[str, Any], override: Sequence[int] | None = None) -> tuple[int, ...]:
     """Per-sample input shape without batch, e.g. ``(3, 224, 224)`` or ``(1, 750)``."""
     shape = override if override is not None else meta.get("input_size")
+    if not shape:
+        shape = contract_from_meta(meta).input_size
     if not shape:
         raise ConfigError(
             f"model.json of {meta.get('name')!r} has no 'input_size'; save the model dir with "
@@ -42,35 +47,63 @@ def input_shape(meta: dict[str, Any], override: Sequence[int] | None = None) -> 
     return shape
 
 
-def input_range(meta: dict[str, Any]) -> tuple[float, float]:
-    """The value range the model's (un-normalised) input lives in: ``(0, 1)`` or ``(0, 255)``."""
-    pre = meta.get("preprocessing") or {}
-    lo, hi = pre.get("input_range") or (0, 1)
-    return float(lo), float(hi)
+def input_range(meta: Mapping[str, Any]) -> tuple[float, float]:
+    """The value range the model's (un-normalised) input lives in: ``(0, 1)`` or ``(0, 255)``.
+
+    Inputs with no fixed range (raw signals) count as ``(0, 1)``: integer data is scaled there.
+    """
+    rng = contract_from_meta(meta).input_range
+    return (0.0, 1.0) if rng is None else (float(rng[0]), float(rng[1]))
 
 
-def mean_std(meta: dict[str, Any], channels: int) -> tuple[np.ndarray, np.ndarray] | None:
+def mean_std(meta: Mapping[str, Any], channels: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-channel mean and std as float32 arrays of shape ``[C]``, or None if not normalised."""
-    pre = meta.get("preprocessing") or {}
-    mean, std = pre.get("mean"), pre.get("std")
-    if mean is None and std is None:
+    contract = contract_from_meta(meta)
+    if not contract.normalized:
         return None
-    mean = np.broadcast_to(np.asarray(0.0 if mean is None else mean, np.float32), (channels,))
-    std = np.broadcast_to(np.asarray(1.0 if std is None else std, np.float32), (channels,))
-    if np.any(std == 0):
-        raise ConfigError("model.json preprocessing.std contains 0")
-    return mean.copy(), std.copy()
+    try:
+        mean = np.broadcast_to(np.asarray(contract.mean, np.float32), (channels,)).copy()
+        std = np.broadcast_to(np.asarray(contract.std, np.float32), (channels,)).copy()
+    except ValueError:
+        raise ConfigError(
+            f"model.json preprocessing has mean {list(contract.mean or [])} and std "
+            f"{list(contract.std or [])}, which do not fit a {channels}-channel input; give one "
+            "value or one per channel"
+        ) from None
+    return mean, std
 
 
-def normalize(x: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    """Apply ``(x - mean) / std`` along axis 1 of a batch ``[N, C, ...]`` (float32)."""
-    ms = mean_std(meta, x.shape[1])
-    x = x.astype(np.float32, copy=False)
-    if ms is None:
+def normalize(x: np.ndarray, meta: Mapping[str, Any]) -> np.ndarray:
+    """Finish a batch ``[N, C, ...]`` already in the model's ``input_range``: the rest of its contract.
+
+    That is the channel order (``BGR`` reverses the RGB channels) and then ``(x - mean) / std``;
+    the range scaling of :meth:`InputContract.apply` has happened when the values were read.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    mean_std(meta, x.shape[1])  # a clear error when mean/std do not fit the channels
+    finish = replace(contract_from_meta(meta), input_range=None)
+    return np.asarray(finish.apply(x, channel_dim=1 - x.ndim), dtype=np.float32)
+
+
+def resize_image(x: np.ndarray, size: Sequence[int], interpolation: str = "bilinear") -> np.ndarray:
+    """Resize a ``[C, H, W]`` float image to ``size`` (``(h, w)``) with the contract's interpolation.
+
+    ``bilinear``/``bicubic`` are antialiased (as PIL and torchvision's ``antialias=True``);
+    ``nearest`` keeps values (masks, label-like inputs).
+    """
+    if tuple(x.shape[1:]) == tuple(size):
         return x
-    mean, std = ms
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    return (x - mean.reshape(shape)) / std.reshape(shape)
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
+    if interpolation == "nearest":
+        out = F.interpolate(t, size=tuple(size), mode="nearest")
+    else:
+        out = F.interpolate(
+            t, size=tuple(size), mode=interpolation, antialias=True, align_corners=False
+        )
+    return out[0].numpy()
 
 
 def flatten_outputs(out: Any) -> list[tuple[str, Any]]:
@@ -111,57 +144,57 @@ def _sample_images() -> list[np.ndarray]:
     return out
 
 
-def real_sample_inputs(
-    meta: dict[str, Any], n: int, shape: Sequence[int] | None = None
+def _sample_signals(rng: np.random.Generator, n: int, c: int, length: int) -> np.ndarray:
+    """``n`` smooth multi-frequency ``[c, length]`` waveforms with noise."""
+    t = np.linspace(0, 1, length, dtype=np.float32)
+    x = np.stack(
+        [
+            np.stack(
+                [np.sin(2 * np.pi * (3 + i + 2 * ch) * t + rng.uniform(0, 6)) for ch in range(c)]
+            )
+            for i in range(n)
+        ]
+    ).astype(np.float32)
+    return x + 0.1 * rng.standard_normal(x.shape).astype(np.float32)
+
+
+def _sample_images01(
+    rng: np.random.Generator, n: int, shape: Sequence[int], interpolation: str
 ) -> np.ndarray:
-    """``n`` preprocessed model inputs ``[n, *input_shape]`` (float32) built from real data.
-
-    Images: scikit-image's bundled photographs resized to the input size (grayscale or
-    channel-repeated as needed). Signals: smooth multi-frequency waveforms with noise.
-    """
-    shp = input_shape(meta, shape)
-    rng = np.random.default_rng(0)
-    lo, hi = input_range(meta)
-    if len(shp) == 2:
-        c, length = shp
-        t = np.linspace(0, 1, length, dtype=np.float32)
-        x = np.stack(
-            [
-                np.stack(
-                    [
-                        np.sin(2 * np.pi * (3 + i + 2 * ch) * t + rng.uniform(0, 6))
-                        for ch in range(c)
-                    ]
-                )
-                for i in range(n)
-            ]
-        ).astype(np.float32)
-        x += 0.1 * rng.standard_normal(x.shape).astype(np.float32)
-        return normalize(x, meta)
-    c, h, w = shp
-    import torch
-    import torch.nn.functional as F
-
+    """``n`` RGB images in ``[0, 1]`` of ``shape`` ``(c, h, w)`` (grey or repeated channels)."""
+    c, h, w = shape
     imgs = _sample_images()
     batch = []
     for i in range(n):
-        if imgs:
-            img = imgs[i % len(imgs)].astype(np.float32) / 255.0
-            if img.ndim == 2:
-                img = img[..., None]
-            img = img[..., :3]
-            t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
-            if i >= len(imgs):  # more samples than images: vary them by flipping
-                t = t.flip(-1)
-            t = F.interpolate(t, size=(h, w), mode="bilinear", antialias=True, align_corners=False)[
-                0
-            ]
-            if c == 1:
-                t = t.mean(0, keepdim=True)
-            elif t.shape[0] != c:
-                t = t.repeat((c + t.shape[0] - 1) // t.shape[0], 1, 1)[:c]
-            arr = t.clamp(0, 1).numpy()
-        else:
-            arr = rng.uniform(0, 1, (c, h, w)).astype(np.float32)
-        batch.append(arr * (hi - lo) + lo)
-    return normalize(np.stack(batch).astype(np.float32), meta)
+        if not imgs:
+            batch.append(rng.uniform(0, 1, (c, h, w)).astype(np.float32))
+            continue
+        img = imgs[i % len(imgs)].astype(np.float32) / 255.0
+        img = (img[..., None] if img.ndim == 2 else img)[..., :3].transpose(2, 0, 1)
+        if i >= len(imgs):  # more samples than images: vary them by flipping
+            img = img[..., ::-1]
+        arr = resize_image(img, (h, w), interpolation)
+        if c == 1:
+            arr = arr.mean(0, keepdims=True)
+        elif arr.shape[0] != c:
+            arr = np.tile(arr, ((c + arr.shape[0] - 1) // arr.shape[0], 1, 1))[:c]
+        batch.append(np.clip(arr, 0, 1))
+    return np.stack(batch).astype(np.float32)
+
+
+def real_sample_inputs(
+    meta: Mapping[str, Any], n: int, shape: Sequence[int] | None = None
+) -> np.ndarray:
+    """``n`` model inputs ``[n, *input_shape]`` (float32) built from real data, contract applied.
+
+    Images: scikit-image's bundled photographs resized to the input size (grayscale or
+    channel-repeated as needed), then put through the model's whole input contract (range,
+    channel order, mean/std). Signals: smooth multi-frequency waveforms with noise.
+    """
+    shp = input_shape(meta, shape)
+    rng = np.random.default_rng(0)
+    contract = contract_from_meta(meta)
+    if len(shp) == 2:
+        return normalize(_sample_signals(rng, n, *shp), meta)
+    x01 = _sample_images01(rng, n, shp, contract.interpolation)
+    return np.asarray(contract.apply(x01, channel_dim=-3), dtype=np.float32)

@@ -20,7 +20,6 @@ from visionforge.export.base import (
     SKIPPED,
     ExportContext,
     ExportResult,
-    OutputTuple,
     parity_result,
     register_exporter,
 )
@@ -40,7 +39,7 @@ def export_coreml(ctx: ExportContext) -> ExportResult:
     out = ctx.out_dir / "model.mlpackage"
     with tempfile.TemporaryDirectory(prefix="vf_coreml_") as tmp:
         ts = Path(tmp) / "traced.pt"
-        wrapped = OutputTuple(ctx.model, ctx.output_names if len(ctx.reference) > 1 else None)
+        wrapped = ctx.wrapped_model()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.jit.save(torch.jit.trace(wrapped.eval(), torch.from_numpy(ctx.inputs)), str(ts))

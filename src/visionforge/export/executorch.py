@@ -11,9 +11,7 @@ from visionforge.export.base import (
     SKIPPED,
     ExportContext,
     ExportResult,
-    OutputTuple,
-    median_latency_ms,
-    parity_result,
+    check_artifact,
     register_exporter,
 )
 from visionforge.io import atomic_write_bytes
@@ -40,7 +38,7 @@ def export_executorch(ctx: ExportContext) -> ExportResult:
     from executorch.exir import to_edge_transform_and_lower
     from executorch.runtime import Runtime
 
-    wrapped = OutputTuple(ctx.model, ctx.output_names if len(ctx.reference) > 1 else None).eval()
+    wrapped = ctx.wrapped_model()
     x = torch.from_numpy(ctx.inputs)
     with torch.no_grad():
         exported = torch.export.export(wrapped, (x,))
@@ -55,7 +53,6 @@ def export_executorch(ctx: ExportContext) -> ExportResult:
     def run() -> list[np.ndarray]:
         return [o.detach().float().numpy() for o in method.execute([x])]
 
-    parity_result(result, ctx.reference, run(), TOLERANCE)
-    result.latency_ms = median_latency_ms(run)
+    check_artifact(result, ctx, run, TOLERANCE)
     result.extra.update({"batch": int(x.shape[0]), "delegate": "xnnpack"})
     return result

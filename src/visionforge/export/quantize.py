@@ -29,9 +29,9 @@ MODES = ("dynamic", "static")
 def as_model_inputs(
     data: Any, meta: dict[str, Any], *, limit: int | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Turn samples into ``(inputs, targets)``: inputs normalised per ``model.json``.
+    """Turn samples into ``(inputs, targets)``: inputs finished per ``model.json``'s contract.
 
-    ``data`` may be an array/tensor ``[N, C, H, W]`` (or ``[N, C, L]``) in the model's input
+    ``data`` may be an RGB array/tensor ``[N, C, H, W]`` (or ``[N, C, L]``) in the model's input
     range (not yet normalised), a pair ``(inputs, targets)``, or a sequence of dataset samples
     (``{"image", "label"|"mask"}`` dicts or ``(x, y, ...)`` tuples).
     """

@@ -24,9 +24,7 @@ from visionforge.export.base import (
     SKIPPED,
     ExportContext,
     ExportResult,
-    OutputTuple,
-    median_latency_ms,
-    parity_result,
+    check_artifact,
     register_exporter,
 )
 from visionforge.io import atomic_write
@@ -76,13 +74,19 @@ def _keras_twin(ctx: ExportContext) -> Any | None:
         if not backbone.lower().startswith("resnet") or kwargs.get("encoder_kwargs"):
             return None
         keras_model = build_unet(
-            shape[1:], kwargs.get("num_classes", 2), in_chans=kwargs.get("in_chans", 3),
-            backbone=backbone, decoder_channels=kwargs.get("decoder_channels"),
+            shape[1:],
+            kwargs.get("num_classes", 2),
+            in_chans=kwargs.get("in_chans", 3),
+            backbone=backbone,
+            decoder_channels=kwargs.get("decoder_channels"),
         )
     else:
         keras_model = build_deepepicnn(
-            kwargs.get("num_classes", 2), length=shape[-1], in_chans=kwargs.get("in_chans", 1),
-            dropout=kwargs.get("dropout", 0.025), conv_dropout=kwargs.get("conv_dropout", 0.0),
+            kwargs.get("num_classes", 2),
+            length=shape[-1],
+            in_chans=kwargs.get("in_chans", 1),
+            dropout=kwargs.get("drop_rate", 0.025),
+            conv_dropout=kwargs.get("conv_drop_rate", 0.0),
         )
     torch_to_keras(ctx.model, keras_model)
     return keras_model
@@ -102,10 +106,14 @@ def _export_via_keras(ctx: ExportContext, result: ExportResult, keras_model: Any
         out = run_tflite(path, x)
         return [out.transpose(0, 3, 1, 2) if out.ndim == 4 else out]
 
-    parity_result(result, ctx.reference, run(), TOLERANCE)
-    result.latency_ms = median_latency_ms(run)
-    result.extra.update({"batch": int(ctx.inputs.shape[0]), "route": "keras twin + TF converter",
-                         "input_layout": "NHWC" if ctx.inputs.ndim == 4 else "NLC"})
+    check_artifact(result, ctx, run, TOLERANCE)
+    result.extra.update(
+        {
+            "batch": int(ctx.inputs.shape[0]),
+            "route": "keras twin + TF converter",
+            "input_layout": "NHWC" if ctx.inputs.ndim == 4 else "NLC",
+        }
+    )
     return result
 
 
@@ -117,14 +125,15 @@ def export_tflite(ctx: ExportContext) -> ExportResult:
         keras_model = _keras_twin(ctx)
         if keras_model is not None:
             return _export_via_keras(ctx, result, keras_model)
-        result.status, result.reason = SKIPPED, NOT_INSTALLED + (
+        result.status = SKIPPED
+        result.reason = NOT_INSTALLED + (
             f"; models {', '.join(KERAS_TWINS)} export through their Keras twins with the "
             "[tf] extra instead"
         )
         return result
     import litert_torch
 
-    wrapped = OutputTuple(ctx.model, ctx.output_names if len(ctx.reference) > 1 else None).eval()
+    wrapped = ctx.wrapped_model()
     sample = (torch.from_numpy(ctx.inputs),)
     edge = litert_torch.convert(wrapped, sample)
     path = ctx.out_dir / "model.tflite"
@@ -141,7 +150,6 @@ def export_tflite(ctx: ExportContext) -> ExportResult:
         interp.invoke()
         return [interp.get_tensor(o["index"]) for o in outs_d]
 
-    parity_result(result, ctx.reference, run(), TOLERANCE)
-    result.latency_ms = median_latency_ms(run)
+    check_artifact(result, ctx, run, TOLERANCE)
     result.extra["batch"] = int(ctx.inputs.shape[0])
     return result

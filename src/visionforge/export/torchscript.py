@@ -11,10 +11,8 @@ from visionforge.export.base import (
     OK,
     ExportContext,
     ExportResult,
-    OutputTuple,
+    check_artifact,
     max_abs_diff,
-    median_latency_ms,
-    parity_result,
     register_exporter,
 )
 from visionforge.io import atomic_write
@@ -35,7 +33,7 @@ def _run(module: torch.jit.ScriptModule, x: np.ndarray) -> list[np.ndarray]:
 def export_torchscript(ctx: ExportContext) -> ExportResult:
     """Trace the model to ``model.torchscript.pt``; also try ``torch.jit.script``."""
     result = ExportResult("torchscript")
-    wrapped = OutputTuple(ctx.model, ctx.output_names if len(ctx.reference) > 1 else None).eval()
+    wrapped = ctx.wrapped_model()
     example = torch.from_numpy(ctx.inputs)
     path = ctx.out_dir / "model.torchscript.pt"
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
@@ -45,8 +43,7 @@ def export_torchscript(ctx: ExportContext) -> ExportResult:
             torch.jit.save(traced, str(tmp))
     loaded = torch.jit.load(str(path), map_location="cpu").eval()
     result.set_file(path)
-    parity_result(result, ctx.reference, _run(loaded, ctx.inputs), TOLERANCE)
-    result.latency_ms = median_latency_ms(lambda: _run(loaded, ctx.inputs))
+    check_artifact(result, ctx, lambda: _run(loaded, ctx.inputs), TOLERANCE)
     result.extra["method"] = "trace"
 
     # Scripting keeps data-dependent control flow but fails on many timm/HF models; optional.

@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 
 from visionforge.errors import DataError
+from visionforge.export.contract import input_shape, resize_image
 from visionforge.inference.preprocess import IMAGE_SUFFIXES, load_image, to_samples
+from visionforge.models.contract import contract_from_meta
 
 __all__ = ["expand_inputs", "load_model_inputs", "labelled_folder"]
 
@@ -41,22 +43,19 @@ def expand_inputs(
 def load_model_inputs(
     paths: Iterable[Path], meta: dict[str, Any], limit: int | None = None
 ) -> np.ndarray:
-    """Images resized to the model's input size, in its input range (not normalised)."""
-    import torch
-    import torch.nn.functional as F
+    """Images resized to the model's input size, in its input range (not normalised).
 
-    c, h, w = meta["input_size"]
+    Resizing uses the interpolation of the model's input contract; channel order and mean/std
+    are left to :func:`visionforge.export.contract.normalize` (as calibration data expects).
+    """
+    _, h, w = input_shape(meta)
+    interpolation = contract_from_meta(meta).interpolation
     arrs = []
     for i, p in enumerate(paths):
         if limit is not None and i >= limit:
             break
         (s,) = to_samples([load_image(p)], meta, layout="NHWC")
-        t = torch.from_numpy(np.ascontiguousarray(s))[None]
-        arrs.append(
-            F.interpolate(t, size=(h, w), mode="bilinear", antialias=True, align_corners=False)[
-                0
-            ].numpy()
-        )
+        arrs.append(resize_image(s, (h, w), interpolation))
     return np.stack(arrs).astype(np.float32)
 
 
@@ -76,7 +75,7 @@ def labelled_folder(
         if missing:
             raise DataError(f"{root / 'masks'}: no mask for {missing[:3]}")
         x = load_model_inputs(imgs, meta)
-        _, h, w = meta["input_size"]
+        _, h, w = input_shape(meta)
         ys = []
         for p in imgs:
             m = torch.from_numpy(np.asarray(load_image(masks[p.stem])).astype(np.int64))

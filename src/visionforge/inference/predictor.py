@@ -21,11 +21,17 @@ from typing import Any
 import numpy as np
 
 from visionforge.errors import ConfigError, WeightsError
-from visionforge.export.contract import flatten_outputs, input_shape, real_sample_inputs
+from visionforge.export.contract import (
+    flatten_outputs,
+    input_shape,
+    normalize,
+    real_sample_inputs,
+)
 from visionforge.inference.preprocess import prepare_batch, to_samples
 from visionforge.inference.sliding_window import sliding_window_inference
 from visionforge.inference.tta import tta as tta_fn
 from visionforge.io import atomic_write_json, read_json
+from visionforge.models.contract import InputContract, contract_from_meta
 from visionforge.models.model_dir import META_FILE, WEIGHTS_FILE, load_model, read_model_meta
 
 __all__ = ["Predictor", "BACKENDS"]
@@ -96,6 +102,8 @@ class Predictor:
         self.task: str = self.meta.get("task") or "classification"
         self.class_names: list[str] | None = self.meta.get("class_names")
         self.input_shape = input_shape(self.meta)
+        #: the input contract from model.json (range, channel order, mean/std, interpolation)
+        self.contract: InputContract = contract_from_meta(self.meta)
         self.batch_size = int(batch_size)
         self.layout = layout
         self.resize = resize
@@ -330,8 +338,6 @@ class Predictor:
         samples = to_samples(image, self.meta, layout=layout or self.layout)
         if len(samples) != 1:
             raise ConfigError(f"predict_large takes one image, got {len(samples)}")
-        from visionforge.export.contract import normalize
-
         x = normalize(samples[0][None], self.meta)
         tile = tile_size or tuple(self.input_shape[1:])
 
@@ -354,7 +360,7 @@ class Predictor:
             "task": self.task,
             "class_names": self.class_names,
             "input_size": list(self.input_shape),
-            "preprocessing": self.meta.get("preprocessing"),
+            "preprocessing": self.contract.to_dict(),
             "backend": self.backend,
             "device": str(self.device),
             "selection": json.loads(json.dumps(self.selection, default=str)),

@@ -9,9 +9,13 @@ and Keras) and torch tensors as channels-first (PyTorch's convention). Pass
 images. Signal models take ``[C, L]`` or ``[N, C, L]`` (``[L, C]`` is transposed when
 only its last axis equals C).
 
-Value rule: ``uint8`` is scaled from 0..255 and ``uint16`` from 0..65535 to the model's
-``input_range``; float inputs are taken to be in ``input_range`` already. Then the
-model dir's mean/std are applied.
+Value rule: inputs are RGB. ``uint8`` is scaled from 0..255 and ``uint16`` from 0..65535 to
+the model's ``input_range``; float inputs are taken to be in ``input_range`` already. Images
+are resized to ``input_size`` with the contract's ``interpolation``; then the rest of the
+model dir's input contract is applied: a ``BGR`` model gets its channels reversed, and
+mean/std (in the units of ``input_range``) are subtracted/divided. The contract is read from
+``model.json`` by :func:`visionforge.models.contract.contract_from_meta` (older files without
+it get the defaults: RGB in ``[0, 1]``, no normalisation, bilinear).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from visionforge.errors import DataError
-from visionforge.export.contract import input_range, input_shape, normalize
+from visionforge.export.contract import input_range, input_shape, normalize, resize_image
+from visionforge.models.contract import contract_from_meta
 
 __all__ = ["load_image", "to_samples", "prepare_batch", "IMAGE_SUFFIXES"]
 
@@ -170,26 +175,16 @@ def to_samples(images: Any, meta: dict[str, Any], *, layout: str = "auto") -> li
 def prepare_batch(
     samples: Sequence[np.ndarray], meta: dict[str, Any], *, resize: bool = True
 ) -> tuple[np.ndarray, list[tuple[int, ...]]]:
-    """Stack samples into a normalised ``[N, C, ...]`` batch; returns it and the original sizes.
+    """Stack samples into a model-ready ``[N, C, ...]`` batch; returns it and the original sizes.
 
-    Images are resized (bilinear, antialiased) to the model's input size when ``resize``.
+    Images are resized to the model's input size with the contract's interpolation (``bilinear``
+    and ``bicubic`` antialiased) when ``resize``; then channel order and mean/std are applied.
     """
     shape = input_shape(meta)
     sizes = [tuple(s.shape[1:]) for s in samples]
     if len(shape) == 3 and resize:
-        import torch
-        import torch.nn.functional as F
-
-        target = shape[1:]
-        out = []
-        for s in samples:
-            if tuple(s.shape[1:]) != target:
-                t = torch.from_numpy(np.ascontiguousarray(s))[None]
-                s = F.interpolate(
-                    t, size=target, mode="bilinear", antialias=True, align_corners=False
-                )[0].numpy()
-            out.append(s)
-        samples = out
+        interpolation = contract_from_meta(meta).interpolation
+        samples = [resize_image(s, shape[1:], interpolation) for s in samples]
     first = samples[0].shape
     if any(s.shape != first for s in samples):
         raise DataError(

@@ -378,8 +378,8 @@ def _train_pytorch(s: Mapping[str, Any], train: Any, val: Any, run_dir: Path) ->
     model = create_model(
         s["model"],
         num_classes=2,
-        dropout=float(s["dense_dropout"]),
-        conv_dropout=float(s["conv_dropout"]),
+        drop_rate=float(s["dense_dropout"]),
+        conv_drop_rate=float(s["conv_dropout"]),
     )
     train_ds = SignalDataset(
         train.x, train.y, train.event_ids, class_names=["nonSeizure", "seizure"]

@@ -33,7 +33,7 @@ class MultitaskModel(nn.Module):
             default :class:`UNetDecoder` when ``num_classes_segmentation`` is set.
         num_classes_classification: classes of the image-level head (``None``: no head).
         num_classes_segmentation: classes of the pixel-level head (``None``: no head).
-        dropout: dropout before the classification layer.
+        drop_rate: dropout before the classification layer.
 
     Returns (forward): classification logits ``[B, C]``, segmentation logits ``[B, S, H, W]``,
     or ``{"classification": ..., "segmentation": ...}`` when both heads exist.
@@ -46,7 +46,7 @@ class MultitaskModel(nn.Module):
         decoder: nn.Module | None = None,
         num_classes_classification: int | None = None,
         num_classes_segmentation: int | None = None,
-        dropout: float = 0.0,
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         if (
@@ -71,7 +71,7 @@ class MultitaskModel(nn.Module):
             heads["classification"] = nn.Sequential(
                 nn.AdaptiveAvgPool2d(1),
                 nn.Flatten(1),
-                nn.Dropout(dropout),
+                nn.Dropout(drop_rate),
                 nn.Linear(self.backbone_channels[-1], num_classes_classification),
             )
         if decoder is None and num_classes_segmentation is not None:
@@ -134,7 +134,7 @@ def multitask(
     in_chans: int = 3,
     pretrained: PretrainedArg = False,
     decoder_channels: Sequence[int] | None = None,
-    dropout: float = 0.0,
+    drop_rate: float = 0.0,
     encoder_kwargs: dict[str, Any] | None = None,
 ) -> MultitaskModel:
     """Registered factory: :class:`MultitaskModel` from JSON-friendly arguments.
@@ -166,5 +166,5 @@ def multitask(
         decoder=decoder,
         num_classes_classification=num_classes_classification,
         num_classes_segmentation=num_classes_segmentation,
-        dropout=dropout,
+        drop_rate=drop_rate,
     )

@@ -3,6 +3,8 @@
 - :class:`DeepLabV3Plus`: the CODAvision DeepLabV3+ (ResNet-50, in-model BGR mean subtraction).
 - :class:`DeepLabV3PlusNet`: DeepLabV3+ over any encoder (ResNet depths, ``vit`` or timm names).
 - :class:`UNet`: any encoder + :class:`~visionforge.models.decoders.UNetDecoder`.
+
+The classes themselves are registered (their constructors take JSON-friendly arguments).
 """
 
 from __future__ import annotations
@@ -26,9 +28,6 @@ __all__ = [
     "DeepLabV3PlusNet",
     "UNet",
     "IMAGENET_MEAN_BGR",
-    "deeplabv3plus_codavision",
-    "deeplabv3plus_generic",
-    "unet",
 ]
 
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -51,6 +50,21 @@ class SegmentationModel(nn.Module):
         return self.head(self.backbone(x), x.shape[-2:])
 
 
+def _encoder(
+    name: str, pretrained: PretrainedArg, in_chans: int, encoder_kwargs: dict[str, Any] | None
+) -> nn.Module:
+    return create_encoder(name, pretrained=pretrained, in_chans=in_chans, **(encoder_kwargs or {}))
+
+
+@register_model(
+    "deeplabv3plus_generic",
+    aliases=("DeepLabV3PlusNet",),
+    task="segmentation",
+    family="deeplabv3plus",
+    test_kwargs={"backbone": "resnet18", "num_classes": 2},
+    test_input=(3, 64, 64),
+    description="DeepLabV3+ over any encoder (resnet18..152, vit, timm names)",
+)
 class DeepLabV3PlusNet(SegmentationModel):
     """DeepLabV3+ over any pyramid encoder.
 
@@ -75,18 +89,26 @@ class DeepLabV3PlusNet(SegmentationModel):
         rates: Sequence[int] = (6, 12, 18),
         encoder_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        encoder = create_encoder(
-            backbone, pretrained=pretrained, in_chans=in_chans, **(encoder_kwargs or {})
-        )
+        encoder = _encoder(backbone, pretrained, in_chans, encoder_kwargs)
         if len(encoder.out_channels) <= low_level_index:
             low_level_index = 0  # single-scale encoders (ViT): fuse with the same map
         head = DeepLabV3PlusDecoder(
-            encoder.out_channels, num_classes, low_level_index=low_level_index, rates=rates
+            encoder.out_channels, num_classes, low_level_index=low_level_index, rates=tuple(rates)
         )
         super().__init__(encoder, head)
         self.num_classes = num_classes
 
 
+@register_model(
+    "deeplabv3plus_codavision",
+    aliases=("DeepLabV3_plus", "DeepLabV3Plus"),
+    task="segmentation",
+    family="deeplabv3plus",
+    test_kwargs={"num_classes": 3},
+    test_input=(3, 64, 64),
+    description="CODAvision DeepLabV3+ (ResNet-50, RGB 0-255 input, BGR mean inside)",
+    input_contract=RAW_255.with_size((3, 512, 512)),
+)
 class DeepLabV3Plus(DeepLabV3PlusNet):
     """DeepLabV3+ exactly as CODAvision builds it.
 
@@ -127,6 +149,16 @@ class DeepLabV3Plus(DeepLabV3PlusNet):
         return super().forward(self.preprocess(x))
 
 
+@register_model(
+    "unet",
+    aliases=("UNet",),
+    task="segmentation",
+    family="unet",
+    test_kwargs={"backbone": "resnet18", "num_classes": 2, "decoder_channels": [64, 32, 16, 16]},
+    test_input=(3, 32, 32),
+    overfit=True,
+    description="U-Net over any encoder (resnet18..152, vit, timm names)",
+)
 class UNet(SegmentationModel):
     """U-Net: any pyramid encoder + :class:`~visionforge.models.decoders.UNetDecoder`.
 
@@ -149,9 +181,7 @@ class UNet(SegmentationModel):
         decoder_channels: Sequence[int] | None = None,
         encoder_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        encoder = create_encoder(
-            backbone, pretrained=pretrained, in_chans=in_chans, **(encoder_kwargs or {})
-        )
+        encoder = _encoder(backbone, pretrained, in_chans, encoder_kwargs)
         head = UNetDecoder(
             encoder.out_channels,
             num_classes,
@@ -160,66 +190,3 @@ class UNet(SegmentationModel):
         )
         super().__init__(encoder, head)
         self.num_classes = num_classes
-
-
-@register_model(
-    "deeplabv3plus_codavision",
-    aliases=("DeepLabV3_plus", "DeepLabV3Plus"),
-    task="segmentation",
-    family="deeplabv3plus",
-    test_kwargs={"num_classes": 3},
-    test_input=(3, 64, 64),
-    description="CODAvision DeepLabV3+ (ResNet-50, RGB 0-255 input, BGR mean inside)",
-    input_contract=RAW_255.with_size((3, 512, 512)),
-)
-def deeplabv3plus_codavision(
-    num_classes: int = 5, pretrained: PretrainedArg = False
-) -> DeepLabV3Plus:
-    """Registered factory for :class:`DeepLabV3Plus`."""
-    return DeepLabV3Plus(num_classes=num_classes, pretrained=pretrained)
-
-
-@register_model(
-    "deeplabv3plus_generic",
-    aliases=("DeepLabV3PlusNet",),
-    task="segmentation",
-    family="deeplabv3plus",
-    test_kwargs={"backbone": "resnet18", "num_classes": 2},
-    test_input=(3, 64, 64),
-    description="DeepLabV3+ over any encoder (resnet18..152, vit, timm names)",
-)
-def deeplabv3plus_generic(
-    backbone: str = "resnet50",
-    num_classes: int = 2,
-    in_chans: int = 3,
-    pretrained: PretrainedArg = False,
-    low_level_index: int = 1,
-    rates: Sequence[int] = (6, 12, 18),
-    encoder_kwargs: dict[str, Any] | None = None,
-) -> DeepLabV3PlusNet:
-    """Registered factory for :class:`DeepLabV3PlusNet`."""
-    return DeepLabV3PlusNet(
-        backbone, num_classes, in_chans, pretrained, low_level_index, tuple(rates), encoder_kwargs
-    )
-
-
-@register_model(
-    "unet",
-    aliases=("UNet",),
-    task="segmentation",
-    family="unet",
-    test_kwargs={"backbone": "resnet18", "num_classes": 2, "decoder_channels": [64, 32, 16, 16]},
-    test_input=(3, 32, 32),
-    overfit=True,
-    description="U-Net over any encoder (resnet18..152, vit, timm names)",
-)
-def unet(
-    backbone: str = "resnet18",
-    num_classes: int = 2,
-    in_chans: int = 3,
-    pretrained: PretrainedArg = False,
-    decoder_channels: Sequence[int] | None = None,
-    encoder_kwargs: dict[str, Any] | None = None,
-) -> UNet:
-    """Registered factory for :class:`UNet`."""
-    return UNet(backbone, num_classes, in_chans, pretrained, decoder_channels, encoder_kwargs)

@@ -39,14 +39,14 @@ def as_channels_first(x: torch.Tensor, in_chans: int) -> torch.Tensor:
     )
 
 
-def _conv_bn_relu_1d(cin: int, cout: int, stride: int, dropout: float) -> nn.Sequential:
+def _conv_bn_relu_1d(cin: int, cout: int, stride: int, drop_rate: float) -> nn.Sequential:
     layers: list[nn.Module] = [
         nn.Conv1d(cin, cout, kernel_size=5, stride=stride, padding=0, bias=True),
         nn.BatchNorm1d(cout),
         nn.ReLU(inplace=True),
     ]
-    if dropout:
-        layers.append(nn.Dropout(dropout))
+    if drop_rate:
+        layers.append(nn.Dropout(drop_rate))
     return nn.Sequential(*layers)
 
 
@@ -65,8 +65,8 @@ class DeepEpiCnn(nn.Module):
     Args:
         num_classes: output classes.
         in_chans: input channels (1 in the original).
-        dropout: dropout after the first head layer (0.025 in the original).
-        conv_dropout: optional dropout after every conv block.
+        drop_rate: dropout after the first head layer (0.025 in the original).
+        conv_drop_rate: optional dropout after every conv block.
     """
 
     FILTERS = (16,) + (32,) * 11 + (64, 64)
@@ -76,20 +76,20 @@ class DeepEpiCnn(nn.Module):
         self,
         num_classes: int = 2,
         in_chans: int = 1,
-        dropout: float = 0.025,
-        conv_dropout: float = 0.0,
+        drop_rate: float = 0.025,
+        conv_drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         self.in_chans = in_chans
         blocks, cin = [], in_chans
         for i, cout in enumerate(self.FILTERS, start=1):
             stride = 2 if i in self.STRIDE2_LAYERS else 1
-            blocks.append(_conv_bn_relu_1d(cin, cout, stride, conv_dropout))
+            blocks.append(_conv_bn_relu_1d(cin, cout, stride, conv_drop_rate))
             cin = cout
         self.backbone = nn.Sequential(*blocks, nn.AdaptiveAvgPool1d(1), nn.Flatten(1))
         self.head = nn.Sequential(
             *_linear_bn_relu(64, 64),
-            nn.Dropout(dropout),
+            nn.Dropout(drop_rate),
             *_linear_bn_relu(64, 64),
             *_linear_bn_relu(64, 32),
             *_linear_bn_relu(32, 16),
@@ -154,7 +154,7 @@ class ResNet1D(nn.Module):
         in_chans: signal channels (e.g. 6 for accelerometer + gyroscope).
         num_classes: output classes.
         filters: width of each residual block.
-        dropout: dropout before the classifier.
+        drop_rate: dropout before the classifier.
     """
 
     def __init__(
@@ -162,7 +162,7 @@ class ResNet1D(nn.Module):
         in_chans: int = 1,
         num_classes: int = 2,
         filters: Sequence[int] = (64, 128, 128),
-        dropout: float = 0.0,
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         if not filters:
@@ -173,7 +173,7 @@ class ResNet1D(nn.Module):
             blocks.append(_ResBlock1d(cin, cout))
             cin = cout
         self.backbone = nn.Sequential(*blocks, nn.AdaptiveAvgPool1d(1), nn.Flatten(1))
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(cin, num_classes))
+        self.head = nn.Sequential(nn.Dropout(drop_rate), nn.Linear(cin, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(as_channels_first(x, self.in_chans)))
@@ -190,10 +190,10 @@ class ResNet1D(nn.Module):
     description="nnTraining2 1-D CNN for 750-sample accelerometer windows (97,362 params)",
 )
 def deepepicnn(
-    num_classes: int = 2, in_chans: int = 1, dropout: float = 0.025, conv_dropout: float = 0.0
+    num_classes: int = 2, in_chans: int = 1, drop_rate: float = 0.025, conv_drop_rate: float = 0.0
 ) -> DeepEpiCnn:
     """Registered factory for :class:`DeepEpiCnn`."""
-    return DeepEpiCnn(num_classes, in_chans, dropout, conv_dropout)
+    return DeepEpiCnn(num_classes, in_chans, drop_rate, conv_drop_rate)
 
 
 @register_model(
@@ -210,7 +210,7 @@ def resnet1d(
     in_chans: int = 1,
     num_classes: int = 2,
     filters: Sequence[int] = (64, 128, 128),
-    dropout: float = 0.0,
+    drop_rate: float = 0.0,
 ) -> ResNet1D:
     """Registered factory for :class:`ResNet1D`."""
-    return ResNet1D(in_chans, num_classes, tuple(filters), dropout)
+    return ResNet1D(in_chans, num_classes, tuple(filters), drop_rate)

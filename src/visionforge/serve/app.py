@@ -9,20 +9,18 @@ before decoding: decompression bombs). With an API key (argument or
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.params import Depends as DependsParam
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
-from starlette.concurrency import run_in_threadpool
 
 from visionforge.errors import VisionforgeError
-from visionforge.serve.images import decode_image
+from visionforge.serve.handlers import Handlers, describe_model
 from visionforge.serve.registry import ModelStore, ServedModel, discover
 from visionforge.serve.schemas import (
     BatchPrediction,
@@ -53,6 +51,16 @@ INPUT_ERRORS: dict[int | str, dict[str, Any]] = {
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
     401: INPUT_ERRORS[401],
     404: INPUT_ERRORS[404],
+}
+SEGMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **INPUT_ERRORS,
+    200: {
+        "content": {
+            "image/png": {},
+            "application/json": {"schema": Segmentation.model_json_schema()},
+        },
+        "description": "label map PNG or JSON",
+    },
 }
 
 
@@ -106,93 +114,32 @@ _KEY_HEADER = APIKeyHeader(
 ApiKeyArg = Annotated[str | None, Depends(_KEY_HEADER)]
 
 
-def _info(m: ServedModel, store: ModelStore) -> ModelInfo:
-    meta = m.meta
-    return ModelInfo(
-        name=m.name,
-        version=m.version,
-        latest=store.latest(m.name) == m.version,
-        task=m.predictor.task,
-        class_names=m.predictor.class_names,
-        input_size=list(m.predictor.input_shape),
-        input_layout=meta.get("input_layout", "NCHW"),
-        preprocessing=meta.get("preprocessing"),
-        backend=m.predictor.backend,
-    )
-
-
-def _class_names(m: ServedModel, n: int, key: str = "class_names") -> list[str]:
-    names = m.meta.get(key) or m.predictor.class_names
-    if names and len(names) == n:
-        return [str(c) for c in names]
-    return [str(i) for i in range(n)]
-
-
-def _fractions(labels: np.ndarray, names: list[str]) -> dict[str, float]:
-    counts = np.bincount(labels.ravel().astype(np.int64), minlength=len(names))[: len(names)]
-    total = max(1, int(labels.size))
-    return {name: float(c) / total for name, c in zip(names, counts)}
-
-
-def _to_prediction(m: ServedModel, out: Any, filename: str | None) -> Prediction:
-    p = Prediction(model=m.name, version=m.version, task=m.predictor.task, filename=filename)
-    outs = out if isinstance(out, dict) else {"out": out}
-    for key, val in outs.items():
-        val = np.asarray(val)
-        if val.ndim == 1:  # class probabilities
-            names = _class_names(
-                m,
-                len(val),
-                "classification_class_names" if key == "classification" else "class_names",
-            )
-            k = int(val.argmax())
-            p.top_class, p.top_index = names[k], k
-            p.probabilities = {n: float(v) for n, v in zip(names, val)}
-        else:  # label map
-            n_seg = int(m.meta.get("num_segmentation_classes") or 0)
-            names_key = "segmentation_class_names" if key == "segmentation" else "class_names"
-            n = (
-                n_seg
-                or len(m.meta.get(names_key) or m.predictor.class_names or [])
-                or int(val.max()) + 1
-            )
-            names = _class_names(m, n, names_key)
-            p.height, p.width = int(val.shape[0]), int(val.shape[1])
-            p.class_fractions = _fractions(val, names)
-    return p
-
-
-def create_app(
+def _load_store(
     model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, Any],
-    api_key: str | None = None,
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
     *,
-    backend: str = "auto",
-    device: str = "auto",
-    batch_size: int = 8,
-    max_batch_files: int = MAX_BATCH_FILES,
-) -> FastAPI:
-    """Build the FastAPI app serving ``model_dirs`` (see :func:`visionforge.serve.registry.discover`)."""
+    backend: str,
+    device: str,
+    batch_size: int,
+) -> ModelStore:
+    """A :class:`Predictor` for every model dir and version (each reads its model.json contract)."""
     from visionforge.inference import Predictor
 
-    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     store = ModelStore()
     for name, version, path in discover(model_dirs):
         pred = Predictor(path, backend=backend, device=device, batch_size=batch_size)
         store.add(ServedModel(name, version, path, pred.meta, pred))
+    return store
 
-    app = FastAPI(
-        title="visionforge",
-        version="1",
-        description="Image and signal model inference. Send images as multipart file uploads.",
-    )
-    app.add_middleware(BodyLimitMiddleware, limit=max_upload_bytes)
-    app.state.store = store
+
+def _key_check(key: str | None) -> list[DependsParam]:
+    """Route dependencies enforcing ``X-API-Key`` (none when the server has no key).
+
+    Without a key the scheme stays out of the OpenAPI schema.
+    """
+    if key is None:
+        return []
 
     def check_key(given: ApiKeyArg) -> None:
-        if key is None:
-            return
         if given is None or not secrets.compare_digest(given.encode(), key.encode()):
             raise HTTPException(
                 401,
@@ -200,85 +147,11 @@ def create_app(
                 headers={"WWW-Authenticate": "APIKey"},
             )
 
-    # The key scheme appears in the OpenAPI schema only when a key is required.
-    auth = [Depends(check_key)] if key is not None else []
+    return [Depends(check_key)]
 
-    @app.exception_handler(VisionforgeError)
-    async def _user_error(request: Request, exc: VisionforgeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    async def read_upload(file: UploadFile) -> np.ndarray:
-        data = await file.read()
-        if len(data) > max_upload_bytes:
-            raise HTTPException(
-                413, f"{file.filename}: upload of {len(data)} bytes is over {max_upload_bytes}"
-            )
-        return decode_image(data, file.filename, max_pixels)
-
-    async def predict_one(m: ServedModel, file: UploadFile) -> Prediction:
-        img = await read_upload(file)
-        out = await run_in_threadpool(m.predictor.predict, [img], layout="NHWC")
-        first = {k: v[0] for k, v in out.items()} if isinstance(out, dict) else out[0]
-        return _to_prediction(m, first, file.filename)
-
-    async def predict_batch(m: ServedModel, files: list[UploadFile]) -> BatchPrediction:
-        if len(files) > max_batch_files:
-            raise HTTPException(
-                413, f"{len(files)} files is over the batch limit of {max_batch_files}"
-            )
-        imgs = [await read_upload(f) for f in files]
-        out = await run_in_threadpool(m.predictor.predict, imgs, layout="NHWC")
-        results = []
-        for i, f in enumerate(files):
-            item = {k: v[i] for k, v in out.items()} if isinstance(out, dict) else out[i]
-            results.append(_to_prediction(m, item, f.filename))
-        return BatchPrediction(model=m.name, version=m.version, results=results)
-
-    async def segment(m: ServedModel, file: UploadFile, fmt: str) -> Response:
-        if m.predictor.task not in ("segmentation", "multitask"):
-            raise HTTPException(
-                400, f"model {m.name!r} is a {m.predictor.task} model; use /predict"
-            )
-        img = await read_upload(file)
-        out = await run_in_threadpool(m.predictor.predict, [img], layout="NHWC")
-        labels = np.asarray((out["segmentation"] if isinstance(out, dict) else out)[0])
-        if fmt == "json":
-            key_names = "segmentation_class_names" if isinstance(out, dict) else "class_names"
-            n = len(m.meta.get(key_names) or m.predictor.class_names or []) or int(labels.max()) + 1
-            names = _class_names(m, n, key_names)
-            body = Segmentation(
-                model=m.name,
-                version=m.version,
-                filename=file.filename,
-                height=int(labels.shape[0]),
-                width=int(labels.shape[1]),
-                class_names=names,
-                class_fractions=_fractions(labels, names),
-            )
-            return JSONResponse(body.model_dump())
-        from PIL import Image
-
-        buf = io.BytesIO()
-        pil = Image.fromarray(
-            labels.astype(np.uint8) if labels.max(initial=0) < 256 else labels.astype(np.uint16)
-        )
-        pil.save(buf, format="PNG")
-        return Response(
-            buf.getvalue(),
-            media_type="image/png",
-            headers={"X-Model": m.name, "X-Model-Version": m.version},
-        )
-
-    seg_responses = {
-        **INPUT_ERRORS,
-        200: {
-            "content": {
-                "image/png": {},
-                "application/json": {"schema": Segmentation.model_json_schema()},
-            },
-            "description": "label map PNG or JSON",
-        },
-    }
+def _add_read_routes(app: FastAPI, store: ModelStore, auth: list[DependsParam]) -> None:
+    """``/health``, ``/models``, ``/models/{name}``, ``/models/{name}/versions/{version}``."""
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
@@ -288,7 +161,7 @@ def create_app(
         "/models", response_model=ModelList, dependencies=auth, responses={401: INPUT_ERRORS[401]}
     )
     def list_models() -> ModelList:
-        return ModelList(models=[_info(m, store) for m in store.all()])
+        return ModelList(models=[describe_model(m, store) for m in store.all()])
 
     @app.get(
         "/models/{name}", response_model=ModelVersions, dependencies=auth, responses=READ_ERRORS
@@ -306,83 +179,102 @@ def create_app(
         responses=READ_ERRORS,
     )
     def model_info(name: str, version: str) -> ModelInfo:
-        return _info(store.get(name, version), store)
+        return describe_model(store.get(name, version), store)
 
-    # -- top-level routes (?model=&version=) -------------------------------------------
-    @app.post("/predict", response_model=Prediction, dependencies=auth, responses=INPUT_ERRORS)
-    async def predict(file: FileArg, model: ModelQ = None, version: VersionQ = None) -> Prediction:
-        return await predict_one(store.get(model, version), file)
 
-    @app.post(
-        "/predict/batch", response_model=BatchPrediction, dependencies=auth, responses=INPUT_ERRORS
+def _model_resolvers(store: ModelStore) -> list[tuple[str, str | None, Callable[..., ServedModel]]]:
+    """``(path prefix, operation-id tag, dependency)`` of the three ways to name a model."""
+
+    def by_query(model: ModelQ = None, version: VersionQ = None) -> ServedModel:
+        return store.get(model, version)
+
+    def latest(name: str) -> ServedModel:
+        return store.get(name, None)
+
+    def versioned(name: str, version: str) -> ServedModel:
+        return store.get(name, version)
+
+    return [
+        ("", None, by_query),
+        ("/models/{name}", "latest", latest),
+        ("/models/{name}/versions/{version}", "versioned", versioned),
+    ]
+
+
+def _add_predict_routes(
+    app: FastAPI, store: ModelStore, handlers: Handlers, auth: list[DependsParam]
+) -> None:
+    """``/predict``, ``/predict/batch`` and ``/segment`` under each way of naming a model."""
+    for prefix, tag, resolve in _model_resolvers(store):
+        # The model is a dependency: resolved after the API key check, before the body is used.
+        model_dep = Depends(resolve)
+
+        async def predict(file: FileArg, m: ServedModel = model_dep) -> Prediction:
+            return await handlers.predict_one(m, file)
+
+        async def predict_batch(files: FilesArg, m: ServedModel = model_dep) -> BatchPrediction:
+            return await handlers.predict_batch(m, files)
+
+        async def segment(
+            file: FileArg, format: FormatQ = "png", m: ServedModel = model_dep
+        ) -> Response:
+            return await handlers.segment(m, file, format)
+
+        routes = (
+            ("predict", predict, {"response_model": Prediction, "responses": INPUT_ERRORS}),
+            (
+                "predict/batch",
+                predict_batch,
+                {"response_model": BatchPrediction, "responses": INPUT_ERRORS},
+            ),
+            ("segment", segment, {"response_class": Response, "responses": SEGMENT_RESPONSES}),
+        )
+        for path, endpoint, kwargs in routes:
+            op = path.replace("/", "_")
+            app.add_api_route(
+                f"{prefix}/{path}",
+                endpoint,
+                methods=["POST"],
+                dependencies=auth,
+                operation_id=f"{op}_{tag}" if tag else op,
+                **kwargs,
+            )
+
+
+def create_app(
+    model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, Any],
+    api_key: str | None = None,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    backend: str = "auto",
+    device: str = "auto",
+    batch_size: int = 8,
+    max_batch_files: int = MAX_BATCH_FILES,
+) -> FastAPI:
+    """Build the FastAPI app serving ``model_dirs`` (see :func:`visionforge.serve.registry.discover`).
+
+    Args:
+        api_key: required ``X-API-Key`` (default: ``$VISIONFORGE_API_KEY``; none = open).
+        max_upload_bytes, max_pixels, max_batch_files: request limits (413 beyond them).
+        backend, device, batch_size: passed to each model's :class:`Predictor`.
+    """
+    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+    store = _load_store(model_dirs, backend=backend, device=device, batch_size=batch_size)
+    app = FastAPI(
+        title="visionforge",
+        version="1",
+        description="Image and signal model inference. Send images as multipart file uploads.",
     )
-    async def predict_many(
-        files: FilesArg, model: ModelQ = None, version: VersionQ = None
-    ) -> BatchPrediction:
-        return await predict_batch(store.get(model, version), files)
+    app.add_middleware(BodyLimitMiddleware, limit=max_upload_bytes)
+    app.state.store = store
 
-    @app.post("/segment", dependencies=auth, responses=seg_responses, response_class=Response)
-    async def segment_route(
-        file: FileArg, model: ModelQ = None, version: VersionQ = None, format: FormatQ = "png"
-    ) -> Response:
-        return await segment(store.get(model, version), file, format)
+    @app.exception_handler(VisionforgeError)
+    async def _user_error(request: Request, exc: VisionforgeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    # -- per-model routes (latest or a given version) ----------------------------------
-    for prefix in ("/models/{name}", "/models/{name}/versions/{version}"):
-        versioned = "{version}" in prefix
-
-        def _resolve(name: str, version: str | None, _v: bool = versioned) -> ServedModel:
-            return store.get(name, version if _v else None)
-
-        if versioned:
-
-            async def p1(name: str, version: str, file: FileArg) -> Prediction:
-                return await predict_one(_resolve(name, version), file)
-
-            async def pb(name: str, version: str, files: FilesArg) -> BatchPrediction:
-                return await predict_batch(_resolve(name, version), files)
-
-            async def sg(
-                name: str, version: str, file: FileArg, format: FormatQ = "png"
-            ) -> Response:
-                return await segment(_resolve(name, version), file, format)
-        else:
-
-            async def p1(name: str, file: FileArg) -> Prediction:  # type: ignore[misc]
-                return await predict_one(_resolve(name, None), file)
-
-            async def pb(name: str, files: FilesArg) -> BatchPrediction:  # type: ignore[misc]
-                return await predict_batch(_resolve(name, None), files)
-
-            async def sg(name: str, file: FileArg, format: FormatQ = "png") -> Response:  # type: ignore[misc]
-                return await segment(_resolve(name, None), file, format)
-
-        tag = "versioned" if versioned else "latest"
-        app.add_api_route(
-            f"{prefix}/predict",
-            p1,
-            methods=["POST"],
-            response_model=Prediction,
-            dependencies=auth,
-            responses=INPUT_ERRORS,
-            operation_id=f"predict_{tag}",
-        )
-        app.add_api_route(
-            f"{prefix}/predict/batch",
-            pb,
-            methods=["POST"],
-            response_model=BatchPrediction,
-            dependencies=auth,
-            responses=INPUT_ERRORS,
-            operation_id=f"predict_batch_{tag}",
-        )
-        app.add_api_route(
-            f"{prefix}/segment",
-            sg,
-            methods=["POST"],
-            response_class=Response,
-            dependencies=auth,
-            responses=seg_responses,
-            operation_id=f"segment_{tag}",
-        )
+    auth = _key_check(key)
+    handlers = Handlers(max_upload_bytes, max_pixels, max_batch_files)
+    _add_read_routes(app, store, auth)
+    _add_predict_routes(app, store, handlers, auth)
     return app

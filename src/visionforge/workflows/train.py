@@ -36,66 +36,20 @@ class RunResult:
     seconds: float = 0.0
 
 
-def _scheduler_kwargs(sc: Any) -> dict[str, Any]:
-    from visionforge.engine.schedulers import SCHEDULERS
-
-    if sc.name == "none":
-        return {}
-    factory = SCHEDULERS.get(sc.name)
-    accepted = inspect.signature(factory).parameters
-    values = {"pct_start": sc.pct_start, "warmup_epochs": sc.warmup_epochs,
-              "factor": sc.factor, "patience": sc.patience, "min_lr": sc.min_lr}
-    return {k: v for k, v in values.items() if k in accepted}
-
-
 def build_trainer_kwargs(cfg: Any, run_dir: Path, data: Any) -> dict[str, Any]:
-    """Map the config's trainer/optimizer/scheduler/loss/logger sections to ``Trainer`` arguments."""
-    tc, oc, sc, lc = cfg.trainer, cfg.optimizer, cfg.scheduler, cfg.loss
-    loggers = ["csv", "tensorboard"] + (["mlflow"] if cfg.logger.mlflow else [])
-    mlflow = {"tracking_uri": cfg.logger.mlflow_tracking_uri} if cfg.logger.mlflow_tracking_uri else None
-    class_weights = lc.class_weights
+    """``Trainer`` keyword arguments of a run: the config's settings plus what the data says."""
+    from visionforge.config.settings import settings_from_config
+
+    class_weights = cfg.loss.class_weights
     if class_weights == "auto":
         class_weights = _auto_class_weights(data)
     elif class_weights is not None:
         class_weights = [float(w) for w in class_weights]
-    return dict(
-        criterion=lc.name,
-        optimizer=oc.name,
-        lr=oc.lr,
-        weight_decay=oc.weight_decay,
-        momentum=oc.momentum,
-        scheduler=None if sc.name == "none" else sc.name,
-        scheduler_kwargs=_scheduler_kwargs(sc),
-        max_epochs=tc.max_epochs,
-        max_steps=tc.max_steps,
-        validation_freq=tc.validation_freq,
-        val_check_interval=tc.val_check_interval,
-        early_stopping_patience=tc.early_stopping_patience if cfg.callbacks.early_stopping else None,
-        monitor=tc.monitor,
-        mode=tc.mode,
-        mixed_precision=tc.mixed_precision,
-        gradient_clip_value=tc.gradient_clip_value,
-        accumulate_grad_batches=tc.accumulate_grad_batches,
-        device=tc.device,
-        devices=tc.devices,
-        strategy=tc.strategy,
-        output_dir=run_dir,
-        seed=cfg.seed,
-        deterministic=tc.deterministic,
-        loggers=loggers,
-        mlflow=mlflow,
-        ema=tc.ema,
-        swa=tc.swa,
-        compile=tc.compile,
-        class_names=data.class_names,
-        task=data.task,
-        overfit_batches=tc.overfit_batches,
-        fast_dev_run=tc.fast_dev_run,
-        progress=None if cfg.callbacks.progress else False,
-        class_weights=class_weights,
-        label_smoothing=lc.label_smoothing,
-        preprocessing=data.preprocessing,
+    settings = settings_from_config(
+        cfg, output_dir=run_dir, class_names=data.class_names, task=data.task,
+        preprocessing=data.preprocessing, class_weights=class_weights,
     )
+    return {"settings": settings}
 
 
 def _auto_class_weights(data: Any) -> list[float] | None:

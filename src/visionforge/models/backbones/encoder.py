@@ -74,7 +74,10 @@ def create_encoder(
         if depth in RESNET_DEPTHS:
             return CNNBackbone(depth, pretrained=pretrained, in_chans=in_chans, **kwargs)
     if key in ("vit", "vision_transformer"):
-        return VisionTransformer(in_chans=in_chans, pretrained=pretrained, **kwargs)
+        # a pyramid encoder returns a list of maps: timm's features_only convention
+        return VisionTransformer(
+            in_chans=in_chans, pretrained=pretrained, **{**kwargs, "features_only": True}
+        )
     import timm
 
     if not timm.is_model(name):

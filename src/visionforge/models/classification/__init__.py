@@ -5,6 +5,9 @@ with the pipeline's class name as alias (e.g. ``CustomConvNeXt``). Every
 factory takes ``num_classes``, ``in_chans``, ``img_size``, ``size``
 (``"tiny"``, ``"small"``, ``"base"``), ``pretrained`` and ``drop_rate``, and
 returns a :class:`BackboneHeadClassifier` exposing ``backbone`` and ``head``.
+Each registration also declares the family's ``lr_multiplier`` (on the run's base
+learning rate), preferred ``scheduler`` and ``kind`` (``cnn``, ``transformer``,
+``hybrid``); read them with :func:`visionforge.models.spec.registry_metadata`.
 """
 
 from __future__ import annotations
@@ -28,19 +31,5 @@ from visionforge.models.classification import (  # noqa: F401  (imported to regi
     vit_hybrid,
 )
 from visionforge.models.classification.base import BackboneHeadClassifier
-from visionforge.models.classification.lr import (
-    FAMILIES,
-    FamilyInfo,
-    family_info,
-    family_kind,
-    family_lr_multiplier,
-)
 
-__all__ = [
-    "BackboneHeadClassifier",
-    "FAMILIES",
-    "FamilyInfo",
-    "family_info",
-    "family_kind",
-    "family_lr_multiplier",
-]
+__all__ = ["BackboneHeadClassifier"]

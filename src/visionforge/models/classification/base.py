@@ -18,7 +18,13 @@ from torch import nn
 
 from visionforge.errors import ConfigError, WeightsError
 
-__all__ = ["BackboneHeadClassifier", "build_timm_backbone", "check_size", "no_pretrained"]
+__all__ = [
+    "BackboneHeadClassifier",
+    "build_classifier",
+    "build_timm_backbone",
+    "check_size",
+    "no_pretrained",
+]
 
 
 class BackboneHeadClassifier(nn.Module):
@@ -126,3 +132,38 @@ def build_timm_backbone(
     return timm.create_model(
         name, pretrained=bool(pretrained), num_classes=0, in_chans=in_chans, **{**extra, **kwargs}
     )
+
+
+def build_classifier(
+    family: str,
+    sizes: Mapping[str, str | tuple[str, dict[str, Any]] | Callable[..., nn.Module]],
+    num_classes: int,
+    in_chans: int,
+    img_size: int | None,
+    size: str,
+    pretrained: bool,
+    drop_rate: float,
+    *,
+    default_img_size: Mapping[str, int] | None = None,
+    head_cls: type[BackboneHeadClassifier] = BackboneHeadClassifier,
+    **kwargs: Any,
+) -> BackboneHeadClassifier:
+    """The body every family factory shares: a size variant's backbone plus a head.
+
+    Args:
+        family: registry name, used in error messages.
+        sizes: see :func:`build_timm_backbone`.
+        num_classes, in_chans, size, pretrained, drop_rate: the factory's arguments.
+        img_size: the factory's ``img_size``; CNN families (``default_img_size=None``)
+            ignore it (any input size works), transformer families pass it to the
+            backbone (position embeddings / attention windows are sized from it),
+            defaulting to ``default_img_size[size]``.
+        head_cls: the classifier wrapper (e.g. DeiT's two-token head).
+        **kwargs: extra backbone arguments.
+    """
+    if default_img_size is not None:
+        kwargs["img_size"] = img_size or default_img_size.get(size, 224)
+    backbone = build_timm_backbone(
+        family, size, sizes, pretrained=pretrained, in_chans=in_chans, **kwargs
+    )
+    return head_cls(backbone, num_classes, drop_rate=drop_rate)

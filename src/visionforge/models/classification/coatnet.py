@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from visionforge.models.classification.base import BackboneHeadClassifier, build_timm_backbone
+from visionforge.models.classification.base import BackboneHeadClassifier, build_classifier
 from visionforge.models.factory import register_model
 
 
@@ -40,25 +40,19 @@ DEFAULT_IMG_SIZE = {"tiny": 32, "small": 224, "base": 224}
     test_input=(3, 32, 32),
     overfit=True,
     description="CoAtNet (timm maxxvit); sizes tiny/small(nano)/base(0)",
+    lr_multiplier=1.2,
+    scheduler="warmup_cosine",
+    kind="hybrid",
 )
 def custom_coatnet(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    img_size: int | None = None,
-    size: str = "small",
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    **kwargs: Any,
+    num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
+    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
     """CoAtNet classifier for ``img_size`` inputs (relative-position tables are sized from it)."""
-    img_size = img_size or DEFAULT_IMG_SIZE.get(size, 224)
-    backbone = build_timm_backbone(
+    return build_classifier(
         "custom_coatnet",
-        size,
         SIZES,
-        pretrained=pretrained,
-        in_chans=in_chans,
-        img_size=img_size,
+        num_classes, in_chans, img_size, size, pretrained, drop_rate,
+        default_img_size=DEFAULT_IMG_SIZE,
         **kwargs,
     )
-    return BackboneHeadClassifier(backbone, num_classes, drop_rate=drop_rate)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from visionforge.models.classification.base import BackboneHeadClassifier, build_timm_backbone
+from visionforge.models.classification.base import BackboneHeadClassifier, build_classifier
 from visionforge.models.factory import register_model
 
 
@@ -75,25 +75,20 @@ DEFAULT_IMG_SIZE = {"tiny": 32, "small": 224, "base": 224}
     test_input=(3, 32, 32),
     overfit=True,
     description="DeiT with distillation token (timm); sizes tiny/small(DeiT-Ti)/base(DeiT-S)",
+    lr_multiplier=0.8,
+    scheduler="warmup_cosine",
+    kind="transformer",
 )
 def custom_deit(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    img_size: int | None = None,
-    size: str = "small",
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    **kwargs: Any,
+    num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
+    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> DeiTClassifier:
     """DeiT classifier for ``img_size`` inputs (multiple of the patch size: 4 tiny, 16 otherwise)."""
-    img_size = img_size or DEFAULT_IMG_SIZE.get(size, 224)
-    backbone = build_timm_backbone(
+    return build_classifier(
         "custom_deit",
-        size,
         SIZES,
-        pretrained=pretrained,
-        in_chans=in_chans,
-        img_size=img_size,
+        num_classes, in_chans, img_size, size, pretrained, drop_rate,
+        default_img_size=DEFAULT_IMG_SIZE,
+        head_cls=DeiTClassifier,
         **kwargs,
     )
-    return DeiTClassifier(backbone, num_classes, drop_rate=drop_rate)

@@ -33,7 +33,7 @@ class DenseNetTransformer(nn.Module):
         depth: int,
         num_heads: int,
         mlp_ratio: float = 2.0,
-        dropout: float = 0.0,
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         self.cnn = cnn
@@ -43,7 +43,7 @@ class DenseNetTransformer(nn.Module):
             embed_dim,
             num_heads,
             dim_feedforward=int(embed_dim * mlp_ratio),
-            dropout=dropout,
+            dropout=drop_rate,
             activation="gelu",
             batch_first=True,
             norm_first=True,
@@ -84,6 +84,9 @@ SIZES: dict[str, tuple[dict[str, Any] | str, int, int, int]] = {
     test_input=(3, 32, 32),
     overfit=True,
     description="DenseNet (timm) + transformer encoder; sizes tiny/small/base(densenet121)",
+    lr_multiplier=1.1,
+    scheduler="onecycle",
+    kind="hybrid",
 )
 def custom_densenet_hybrid(
     num_classes: int = 1000,

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from visionforge.models.classification.base import BackboneHeadClassifier, build_timm_backbone
+from visionforge.models.classification.base import BackboneHeadClassifier, build_classifier
 from visionforge.models.factory import register_model
 
 # timm block strings: ir = inverted residual, cc4 = CondConv with 4 experts
@@ -50,21 +50,21 @@ SIZES = {"tiny": _tiny, "small": "tf_efficientnet_cc_b0_4e", "base": "tf_efficie
     test_input=(3, 32, 32),
     overfit=True,
     description="CondConv EfficientNet (timm): per-input mixture of kernels; sizes tiny/small(b0 4e)/base(b1 8e)",
+    lr_multiplier=1.0,
+    scheduler="onecycle",
+    kind="cnn",
 )
 def custom_dynamic_convnet(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    img_size: int | None = None,
-    size: str = "small",
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    **kwargs: Any,
+    num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
+    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
     """Dynamic-conv classifier; ``img_size`` is accepted for a uniform signature (CNN)."""
-    backbone = build_timm_backbone(
-        "custom_dynamic_convnet", size, SIZES, pretrained=pretrained, in_chans=in_chans, **kwargs
+    return build_classifier(
+        "custom_dynamic_convnet",
+        SIZES,
+        num_classes, in_chans, img_size, size, pretrained, drop_rate,
+        **kwargs,
     )
-    return BackboneHeadClassifier(backbone, num_classes, drop_rate=drop_rate)
 
 
 def effective_kernels(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:

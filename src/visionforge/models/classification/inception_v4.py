@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from visionforge.models.classification.base import BackboneHeadClassifier, build_timm_backbone
+from visionforge.models.classification.base import BackboneHeadClassifier, build_classifier
 from visionforge.models.factory import register_model
 
 
@@ -156,18 +156,18 @@ SIZES = {"tiny": _scaled(8, (1, 1, 1)), "small": _scaled(24, (2, 3, 2)), "base":
     test_input=(3, 32, 32),
     overfit=True,
     description="Inception-v4; tiny/small scaled replicas, base = timm inception_v4",
+    lr_multiplier=1.0,
+    scheduler="onecycle",
+    kind="cnn",
 )
 def custom_inception_v4(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    img_size: int | None = None,
-    size: str = "small",
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    **kwargs: Any,
+    num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
+    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
     """Inception-v4 classifier; ``img_size`` is accepted for a uniform signature (CNN)."""
-    backbone = build_timm_backbone(
-        "custom_inception_v4", size, SIZES, pretrained=pretrained, in_chans=in_chans, **kwargs
+    return build_classifier(
+        "custom_inception_v4",
+        SIZES,
+        num_classes, in_chans, img_size, size, pretrained, drop_rate,
+        **kwargs,
     )
-    return BackboneHeadClassifier(backbone, num_classes, drop_rate=drop_rate)

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from visionforge.models.classification.base import BackboneHeadClassifier, build_timm_backbone
+from visionforge.models.classification.base import BackboneHeadClassifier, build_classifier
 from visionforge.models.factory import register_model
 
 
@@ -41,25 +41,19 @@ DEFAULT_IMG_SIZE = {"tiny": 32, "small": 256, "base": 224}
     test_input=(3, 32, 32),
     overfit=True,
     description="MaxViT (timm maxxvit); sizes tiny/small(nano-rw-256)/base(tiny-tf-224)",
+    lr_multiplier=1.2,
+    scheduler="warmup_cosine",
+    kind="transformer",
 )
 def custom_maxvit(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    img_size: int | None = None,
-    size: str = "small",
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    **kwargs: Any,
+    num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
+    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
     """MaxViT classifier for ``img_size`` inputs (tiny: multiple of 32; small 256; base 224)."""
-    img_size = img_size or DEFAULT_IMG_SIZE.get(size, 224)
-    backbone = build_timm_backbone(
+    return build_classifier(
         "custom_maxvit",
-        size,
         SIZES,
-        pretrained=pretrained,
-        in_chans=in_chans,
-        img_size=img_size,
+        num_classes, in_chans, img_size, size, pretrained, drop_rate,
+        default_img_size=DEFAULT_IMG_SIZE,
         **kwargs,
     )
-    return BackboneHeadClassifier(backbone, num_classes, drop_rate=drop_rate)

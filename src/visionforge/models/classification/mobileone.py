@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import nn
 
-from visionforge.models.classification.base import BackboneHeadClassifier, build_timm_backbone
+from visionforge.models.classification.base import BackboneHeadClassifier, build_classifier
 from visionforge.models.factory import register_model
 
 
@@ -37,18 +37,18 @@ SIZES = {"tiny": _tiny, "small": "mobileone_s0", "base": "mobileone_s2"}
     test_input=(3, 32, 32),
     overfit=True,
     description="MobileOne (timm); sizes tiny/small(s0)/base(s2)",
+    lr_multiplier=1.0,
+    scheduler="onecycle",
+    kind="cnn",
 )
 def custom_mobileone(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    img_size: int | None = None,
-    size: str = "small",
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    **kwargs: Any,
+    num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
+    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
     """MobileOne classifier; ``img_size`` is accepted for a uniform signature (CNN)."""
-    backbone = build_timm_backbone(
-        "custom_mobileone", size, SIZES, pretrained=pretrained, in_chans=in_chans, **kwargs
+    return build_classifier(
+        "custom_mobileone",
+        SIZES,
+        num_classes, in_chans, img_size, size, pretrained, drop_rate,
+        **kwargs,
     )
-    return BackboneHeadClassifier(backbone, num_classes, drop_rate=drop_rate)

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from visionforge.models.classification.base import BackboneHeadClassifier, build_timm_backbone
+from visionforge.models.classification.base import BackboneHeadClassifier, build_classifier
 from visionforge.models.factory import register_model
 
 
@@ -41,18 +41,18 @@ SIZES = {
     test_input=(3, 32, 32),
     overfit=True,
     description="ResNet with Mish activation (timm); sizes tiny/small(18)/base(50)",
+    lr_multiplier=1.2,
+    scheduler="onecycle",
+    kind="cnn",
 )
 def custom_resnet_mish(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    img_size: int | None = None,
-    size: str = "small",
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    **kwargs: Any,
+    num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
+    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
     """ResNet-Mish classifier; ``img_size`` is accepted for a uniform signature (CNN)."""
-    backbone = build_timm_backbone(
-        "custom_resnet_mish", size, SIZES, pretrained=pretrained, in_chans=in_chans, **kwargs
+    return build_classifier(
+        "custom_resnet_mish",
+        SIZES,
+        num_classes, in_chans, img_size, size, pretrained, drop_rate,
+        **kwargs,
     )
-    return BackboneHeadClassifier(backbone, num_classes, drop_rate=drop_rate)

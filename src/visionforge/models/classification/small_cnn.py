@@ -81,6 +81,9 @@ class SmallCNN(nn.Module):
     test_input=(3, 32, 32),
     overfit=True,
     description="compact VGG-style CNN for small images (fast on CPU)",
+    lr_multiplier=1.0,
+    scheduler="onecycle",
+    kind="cnn",
 )
 def small_cnn(
     num_classes: int = 10,

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from visionforge.models.classification.base import BackboneHeadClassifier, build_timm_backbone
+from visionforge.models.classification.base import BackboneHeadClassifier, build_classifier
 from visionforge.models.factory import register_model
 
 
@@ -44,29 +44,23 @@ DEFAULT_IMG_SIZE = {"tiny": 32, "small": 224, "base": 224}
     test_input=(3, 32, 32),
     overfit=True,
     description="Swin Transformer (timm); sizes tiny/small(swin-T)/base(swin-S)",
+    lr_multiplier=0.7,
+    scheduler="warmup_cosine",
+    kind="transformer",
 )
 def custom_swin_transformer(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    img_size: int | None = None,
-    size: str = "small",
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    **kwargs: Any,
+    num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
+    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
     """Swin classifier for ``img_size`` inputs (default 32 for tiny, 224 otherwise).
 
     ``img_size`` must be divisible by patch size x window size x 2^(stages-1)
     (tiny: 16, small/base: 224-compatible multiples of 32 x 7).
     """
-    img_size = img_size or DEFAULT_IMG_SIZE.get(size, 224)
-    backbone = build_timm_backbone(
+    return build_classifier(
         "custom_swin_transformer",
-        size,
         SIZES,
-        pretrained=pretrained,
-        in_chans=in_chans,
-        img_size=img_size,
+        num_classes, in_chans, img_size, size, pretrained, drop_rate,
+        default_img_size=DEFAULT_IMG_SIZE,
         **kwargs,
     )
-    return BackboneHeadClassifier(backbone, num_classes, drop_rate=drop_rate)

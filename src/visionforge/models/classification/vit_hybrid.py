@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from visionforge.models.classification.base import BackboneHeadClassifier, build_timm_backbone
+from visionforge.models.classification.base import BackboneHeadClassifier, build_classifier
 from visionforge.models.factory import register_model
 
 
@@ -56,25 +56,19 @@ DEFAULT_IMG_SIZE = {"tiny": 32, "small": 224, "base": 224}
     test_input=(3, 32, 32),
     overfit=True,
     description="CNN stem + ViT (timm hybrid); sizes tiny/small(R-Ti/16)/base(R26+S/32)",
+    lr_multiplier=1.2,
+    scheduler="warmup_cosine",
+    kind="transformer",
 )
 def custom_vit_hybrid(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    img_size: int | None = None,
-    size: str = "small",
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    **kwargs: Any,
+    num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
+    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
     """CNN-stem ViT classifier for ``img_size`` inputs (position embeddings sized from it)."""
-    img_size = img_size or DEFAULT_IMG_SIZE.get(size, 224)
-    backbone = build_timm_backbone(
+    return build_classifier(
         "custom_vit_hybrid",
-        size,
         SIZES,
-        pretrained=pretrained,
-        in_chans=in_chans,
-        img_size=img_size,
+        num_classes, in_chans, img_size, size, pretrained, drop_rate,
+        default_img_size=DEFAULT_IMG_SIZE,
         **kwargs,
     )
-    return BackboneHeadClassifier(backbone, num_classes, drop_rate=drop_rate)

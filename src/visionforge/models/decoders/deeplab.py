@@ -29,7 +29,7 @@ class DeepLabV3PlusDecoder(nn.Module):
         aspp_channels: ASPP / decoder width.
         rates: ASPP atrous rates.
         low_level_channels: width of the reduced low-level features.
-        dropouts: (ASPP fusion, first refine conv, second refine conv) dropout rates.
+        drop_rates: (ASPP fusion, first refine conv, second refine conv) dropout rates.
     """
 
     def __init__(
@@ -40,7 +40,7 @@ class DeepLabV3PlusDecoder(nn.Module):
         aspp_channels: int = 256,
         rates: Sequence[int] = (6, 12, 18),
         low_level_channels: int = 48,
-        dropouts: Sequence[float] = (0.5, 0.5, 0.1),
+        drop_rates: Sequence[float] = (0.5, 0.5, 0.1),
     ) -> None:
         super().__init__()
         chans = list(backbone_channels)
@@ -50,13 +50,13 @@ class DeepLabV3PlusDecoder(nn.Module):
             )
         self.low_level_index = low_level_index
         self.n_levels = len(chans)
-        self.aspp = ASPP(chans[-1], aspp_channels, rates, dropout=dropouts[0])
+        self.aspp = ASPP(chans[-1], aspp_channels, rates, drop_rate=drop_rates[0])
         self.low_level = conv_bn_relu(chans[low_level_index], low_level_channels, 1)
         self.refine = nn.Sequential(
             conv_bn_relu(aspp_channels + low_level_channels, aspp_channels, 3),
-            nn.Dropout(dropouts[1]),
+            nn.Dropout(drop_rates[1]),
             conv_bn_relu(aspp_channels, aspp_channels, 3),
-            nn.Dropout(dropouts[2]),
+            nn.Dropout(drop_rates[2]),
         )
         self.classifier = nn.Conv2d(aspp_channels, num_classes, 1)
 

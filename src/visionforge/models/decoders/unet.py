@@ -47,7 +47,7 @@ class UNetDecoder(nn.Module):
         backbone_channels: channels of the encoder's maps, high to low resolution.
         output_channels: number of output classes.
         decoder_channels: channels of each block, deepest first (default 256, 128, 64, ...).
-        dropout: dropout before the classifier.
+        drop_rate: dropout before the classifier.
         strides: the encoder's strides (e.g. ``[4, 8, 16, 32]``); when given, the decoder adds
             ``log2(strides[0])`` upsample-x2 + conv stages so that the classifier runs at full
             resolution instead of bilinearly stretching stride-``strides[0]`` logits.
@@ -64,7 +64,7 @@ class UNetDecoder(nn.Module):
         backbone_channels: Sequence[int],
         output_channels: int,
         decoder_channels: Sequence[int] | None = None,
-        dropout: float = 0.0,
+        drop_rate: float = 0.0,
         strides: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
@@ -87,7 +87,7 @@ class UNetDecoder(nn.Module):
         )
         n_up = int(math.log2(strides[0])) if strides and strides[0] > 1 else 0
         self.upsample = nn.ModuleList(conv_bn_relu(dec[-1], dec[-1], 3) for _ in range(n_up))
-        self.dropout = nn.Dropout2d(dropout) if dropout else nn.Identity()
+        self.dropout = nn.Dropout2d(drop_rate) if drop_rate else nn.Identity()
         self.classifier = nn.Conv2d(dec[-1], output_channels, 1)
         self.out_channels = output_channels
 

@@ -63,7 +63,7 @@ class ASPP(nn.Module):
         in_channels: input channels (2048 for a ResNet-50 ``layer4``).
         out_channels: channels of each branch and of the output.
         rates: dilation rates of the atrous branches.
-        dropout: dropout after the fusion.
+        drop_rate: dropout after the fusion.
     """
 
     def __init__(
@@ -71,7 +71,7 @@ class ASPP(nn.Module):
         in_channels: int,
         out_channels: int = 256,
         rates: Sequence[int] = (6, 12, 18),
-        dropout: float = 0.5,
+        drop_rate: float = 0.5,
     ) -> None:
         super().__init__()
         self.branches = nn.ModuleList(
@@ -81,7 +81,7 @@ class ASPP(nn.Module):
         self.pooling = _ImagePooling(in_channels, out_channels)
         self.project = nn.Sequential(
             conv_bn_relu(out_channels * (len(rates) + 2), out_channels, 1),
-            nn.Dropout(dropout),
+            nn.Dropout(drop_rate),
         )
         self.out_channels = out_channels
 

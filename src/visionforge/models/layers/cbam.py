@@ -1,7 +1,21 @@
 """CBAM: convolutional block attention (channel attention, then spatial attention).
 
-Written by hand because neither timm nor torchvision ships it as a standalone block
-with the original (Woo et al., 2018) ordering.
+Kept rather than replaced by ``timm.layers.CbamModule`` (same ordering and the same
+avg+max channel MLP) because timm's block differs in two ways that matter here:
+
+- timm's spatial branch is ``ConvNormAct`` -- a 7x7 conv followed by ``BatchNorm2d``
+  (as in the authors' reference code). Ours is the paper's equation
+  ``sigmoid(conv7x7([avg; max]))`` with no normalisation, so the block behaves the same
+  in train and eval mode, keeps no running statistics, and trains on a batch of one 1x1
+  map (the deepest map of a small input), where BatchNorm raises.
+- timm marks the module experimental ("I may end up removing this impl") and does not
+  export it from ``timm.layers``, only from ``timm.layers.cbam``.
+- timm sizes the hidden MLP as ``round(C / reduction)``; ours as ``max(1, C // reduction)``
+  (``CbamModule(rd_channels=...)`` reproduces ours).
+
+With ``rd_channels=max(1, C // reduction)``, the weights copied across and timm's
+BatchNorm an identity (eval mode, fresh statistics, ``eps=0``) the two give the same
+output; ``tests/models/test_models_layers.py`` checks this numerically.
 """
 
 from __future__ import annotations

@@ -1,0 +1,157 @@
+"""What the prediction routes do: read uploads within the limits, predict, shape the response.
+
+The routes in :mod:`visionforge.serve.app` only resolve the model and call these; the input
+contract (value range, channel order, mean/std, interpolation, size) is applied by the
+model's :class:`~visionforge.inference.Predictor`, as for every other caller.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from fastapi import HTTPException, UploadFile
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from visionforge.models.contract import contract_from_meta
+from visionforge.serve.images import decode_image
+from visionforge.serve.registry import ModelStore, ServedModel
+from visionforge.serve.schemas import BatchPrediction, ModelInfo, Prediction, Segmentation
+
+__all__ = ["Handlers", "describe_model"]
+
+
+def describe_model(m: ServedModel, store: ModelStore) -> ModelInfo:
+    """``/models`` entry: the full input contract, with defaults for older ``model.json`` files."""
+    contract = contract_from_meta(m.meta)
+    return ModelInfo(
+        name=m.name,
+        version=m.version,
+        latest=store.latest(m.name) == m.version,
+        task=m.predictor.task,
+        class_names=m.predictor.class_names,
+        input_size=list(m.predictor.input_shape),
+        input_layout=contract.layout,
+        preprocessing=contract.to_dict(),
+        backend=m.predictor.backend,
+    )
+
+
+def _class_names(m: ServedModel, n: int, key: str = "class_names") -> list[str]:
+    names = m.meta.get(key) or m.predictor.class_names
+    if names and len(names) == n:
+        return [str(c) for c in names]
+    return [str(i) for i in range(n)]
+
+
+def _label_names(m: ServedModel, labels: np.ndarray, key: str) -> list[str]:
+    """Class names of a label map: from model.json, else one per label value."""
+    n = (
+        int(m.meta.get("num_segmentation_classes") or 0)
+        or len(m.meta.get(key) or m.predictor.class_names or [])
+        or int(labels.max(initial=0)) + 1
+    )
+    return _class_names(m, n, key)
+
+
+def _fractions(labels: np.ndarray, names: list[str]) -> dict[str, float]:
+    counts = np.bincount(labels.ravel().astype(np.int64), minlength=len(names))[: len(names)]
+    total = max(1, int(labels.size))
+    return {name: float(c) / total for name, c in zip(names, counts)}
+
+
+def _item(out: Any, i: int) -> Any:
+    """Sample ``i`` of a predictor output (an array, or a dict of arrays for multitask)."""
+    return {k: v[i] for k, v in out.items()} if isinstance(out, dict) else out[i]
+
+
+def to_prediction(m: ServedModel, out: Any, filename: str | None) -> Prediction:
+    """One sample's outputs as a :class:`Prediction` (probabilities and/or label fractions)."""
+    p = Prediction(model=m.name, version=m.version, task=m.predictor.task, filename=filename)
+    outs = out if isinstance(out, dict) else {"out": out}
+    for key, val in outs.items():
+        val = np.asarray(val)
+        if val.ndim == 1:  # class probabilities
+            names_key = "classification_class_names" if key == "classification" else "class_names"
+            names = _class_names(m, len(val), names_key)
+            k = int(val.argmax())
+            p.top_class, p.top_index = names[k], k
+            p.probabilities = {n: float(v) for n, v in zip(names, val)}
+        else:  # label map
+            names_key = "segmentation_class_names" if key == "segmentation" else "class_names"
+            names = _label_names(m, val, names_key)
+            p.height, p.width = int(val.shape[0]), int(val.shape[1])
+            p.class_fractions = _fractions(val, names)
+    return p
+
+
+def _label_png(m: ServedModel, labels: np.ndarray) -> Response:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    dtype = np.uint8 if labels.max(initial=0) < 256 else np.uint16
+    Image.fromarray(labels.astype(dtype)).save(buf, format="PNG")
+    return Response(
+        buf.getvalue(),
+        media_type="image/png",
+        headers={"X-Model": m.name, "X-Model-Version": m.version},
+    )
+
+
+@dataclass
+class Handlers:
+    """The prediction handlers of one app, with its upload, pixel and batch limits."""
+
+    max_upload_bytes: int
+    max_pixels: int
+    max_batch_files: int
+
+    async def read_upload(self, file: UploadFile) -> np.ndarray:
+        """The uploaded image as an array (413/415/400 for oversize, foreign or corrupt files)."""
+        data = await file.read()
+        if len(data) > self.max_upload_bytes:
+            raise HTTPException(
+                413, f"{file.filename}: upload of {len(data)} bytes is over {self.max_upload_bytes}"
+            )
+        return decode_image(data, file.filename, self.max_pixels)
+
+    async def _predict(self, m: ServedModel, imgs: list[np.ndarray]) -> Any:
+        return await run_in_threadpool(m.predictor.predict, imgs, layout="NHWC")
+
+    async def predict_one(self, m: ServedModel, file: UploadFile) -> Prediction:
+        out = await self._predict(m, [await self.read_upload(file)])
+        return to_prediction(m, _item(out, 0), file.filename)
+
+    async def predict_batch(self, m: ServedModel, files: list[UploadFile]) -> BatchPrediction:
+        if len(files) > self.max_batch_files:
+            raise HTTPException(
+                413, f"{len(files)} files is over the batch limit of {self.max_batch_files}"
+            )
+        out = await self._predict(m, [await self.read_upload(f) for f in files])
+        results = [to_prediction(m, _item(out, i), f.filename) for i, f in enumerate(files)]
+        return BatchPrediction(model=m.name, version=m.version, results=results)
+
+    async def segment(self, m: ServedModel, file: UploadFile, fmt: str) -> Response:
+        if m.predictor.task not in ("segmentation", "multitask"):
+            raise HTTPException(
+                400, f"model {m.name!r} is a {m.predictor.task} model; use /predict"
+            )
+        out = await self._predict(m, [await self.read_upload(file)])
+        labels = np.asarray((out["segmentation"] if isinstance(out, dict) else out)[0])
+        if fmt != "json":
+            return _label_png(m, labels)
+        key = "segmentation_class_names" if isinstance(out, dict) else "class_names"
+        names = _label_names(m, labels, key)
+        body = Segmentation(
+            model=m.name,
+            version=m.version,
+            filename=file.filename,
+            height=int(labels.shape[0]),
+            width=int(labels.shape[1]),
+            class_names=names,
+            class_fractions=_fractions(labels, names),
+        )
+        return JSONResponse(body.model_dump())
