@@ -43,7 +43,23 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Where the data is and how it is loaded."""
+    """Where the data is and how it is loaded.
+
+    ``kind`` picks a registered datamodule (``visionforge.registry.DATAMODULES``): ``folder``
+    (= ``image_folder``), ``segmentation``, ``cifar10``, ``cifar100``, ``imagenet``, ``coco``
+    (= ``coco_segmentation``), ``signals`` (one series file), ``osdb`` (OSDB JSON events) or
+    ``auto`` (detected from the layout of ``root``). ``image_size`` left ``None`` takes the
+    datamodule's ``default_image_size`` (folder 64, segmentation 128, CIFAR 32, ImageNet 224,
+    COCO 512). ``splits`` are train/val/test fractions (CIFAR and ImageNet keep their own test
+    set / val folder).
+
+    ``normalize``: for images the model's input contract decides the value range, channel
+    order and mean/std (``visionforge.models.contract.contract_for(model.name)``);
+    ``normalize=false`` is then ignored with a warning when that contract normalises. To feed
+    unnormalised pixels choose a model whose contract has no mean/std (e.g.
+    ``model=deeplabv3plus_codavision``, RGB 0-255) or register one with
+    ``input_contract=UNIT_RANGE``. For signals ``normalize`` standardises each OSDB window.
+    """
 
     kind: str = "auto"
     root: str | None = None

@@ -56,6 +56,7 @@ from visionforge.data.tiles import TilingResult, make_tiles
 from visionforge.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    ContractNormalize,
     CutMix,
     MixUp,
     MixUpOrCutMix,
@@ -75,6 +76,7 @@ __all__ = [
     "COCOSegmentationDataModule",
     "ClassificationDataset",
     "CocoSegmentationDataset",
+    "ContractNormalize",
     "CutMix",
     "DummyClassificationDataset",
     "DummySegmentationDataset",

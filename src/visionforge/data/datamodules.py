@@ -28,10 +28,12 @@ from visionforge.data.transforms import (
     train_transforms,
 )
 from visionforge.errors import DataError
+from visionforge.models.contract import InputContract
 from visionforge.registry import DATAMODULES
 
 __all__ = [
     "loader_kwargs",
+    "image_transform_pair",
     "ImageFolderDataModule",
     "SegmentationDataModule",
     "SignalDataModule",
@@ -70,11 +72,17 @@ def loader_kwargs(
 
 
 class _DataModule(L.LightningDataModule):
+    """Shared loader plumbing. Subclasses set ``task``, ``default_image_size`` (the one default
+    per kind, also used by ``visionforge train``) and ``default_batch_size``, and fill
+    ``train_set``/``val_set``/``test_set``/``class_names`` in ``_build``."""
+
     task = "classification"
+    default_image_size: int | None = None
+    default_batch_size = 32
 
     def __init__(
         self,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         num_workers: int | None = None,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
@@ -82,7 +90,7 @@ class _DataModule(L.LightningDataModule):
         collate_fn: Callable[[list[Any]], Any] | None = None,
     ) -> None:
         super().__init__()
-        self.batch_size = batch_size
+        self.batch_size = batch_size or self.default_batch_size
         self.loader_options = loader_kwargs(
             num_workers, pin_memory, persistent_workers, prefetch_factor
         )
@@ -91,6 +99,7 @@ class _DataModule(L.LightningDataModule):
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
         self.class_names: list[str] = []
+        self.manifest_out: str | os.PathLike[str] | None = None
         self._ready = False
 
     @property
@@ -105,6 +114,20 @@ class _DataModule(L.LightningDataModule):
 
     def _build(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _write_manifest(self, rows: list[dict[str, Any]]) -> None:
+        """Record the split (``path,label,split`` rows) at ``manifest_out`` when one is set."""
+        if self.manifest_out is not None and rows:
+            write_manifest(rows, self.manifest_out)
+
+    def summary(self) -> dict[str, Any]:
+        """What the data holds, for ``dataset.json`` and the run report."""
+        self.setup()
+        sizes = {s: len(d) for s, d in (("train", self.train_set), ("val", self.val_set),
+                                        ("test", self.test_set)) if d is not None}
+        root = getattr(self, "root", None)
+        return {"root": None if root is None else str(root), "classes": len(self.class_names),
+                "split_sizes": sizes}
 
     def _loader(self, ds: Dataset | None, train: bool, sampler: Any = None) -> DataLoader | None:
         self.setup()
@@ -140,20 +163,52 @@ def _need_root(root: Path, what: str, layout: str) -> None:
         )
 
 
-@DATAMODULES.register("image_folder", aliases=("ImageFolderDataModule", "classification"))
+def image_transform_pair(
+    task: str,
+    image_size: int | Sequence[int] | None,
+    *,
+    contract: InputContract | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    augment: bool = True,
+    train_transform: Callable[..., Any] | None = None,
+    eval_transform: Callable[..., Any] | None = None,
+    ignore_index: int = 0,
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``(train, eval)`` transforms of an image datamodule; given ones are kept.
+
+    ``contract`` (the model's :class:`InputContract`) takes the place of ``mean``/``std``;
+    ``augment=False`` trains on the deterministic evaluation transform.
+    """
+    norm = {"contract": contract} if contract is not None else {"mean": mean, "std": std}
+    eval_tf = eval_transform or eval_transforms(task, image_size, **norm)
+    if train_transform is not None:
+        return train_transform, eval_tf
+    if not augment:
+        return eval_tf, eval_tf
+    size = image_size if image_size is not None else 32
+    return train_transforms(task, size, ignore_index=ignore_index, **norm), eval_tf
+
+
+@DATAMODULES.register("image_folder", aliases=("ImageFolderDataModule", "classification", "folder"))
 class ImageFolderDataModule(_DataModule):
     """Classification from ``root/<class>/*`` (split by a stratified manifest),
     ``root/{train,val,test}/<class>/*``, or an explicit ``manifest`` file.
 
     Without split folders or a manifest, the split is made with ``ratios``/``seed``
-    and written to ``manifest_out`` when given (e.g. the run directory).
+    and written to ``manifest_out`` when given (e.g. the run directory). ``contract``
+    (a model's :class:`InputContract`) replaces ``mean``/``std``.
     """
+
+    default_image_size = 64
+    default_mean: Sequence[float] | None = None
+    default_std: Sequence[float] | None = None
 
     def __init__(
         self,
         root: str | os.PathLike[str],
-        batch_size: int = 32,
-        image_size: int | Sequence[int] = 224,
+        batch_size: int | None = None,
+        image_size: int | Sequence[int] | None = None,
         *,
         manifest: str | os.PathLike[str] | None = None,
         manifest_out: str | os.PathLike[str] | None = None,
@@ -161,6 +216,8 @@ class ImageFolderDataModule(_DataModule):
         seed: int = 0,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        contract: InputContract | None = None,
+        augment: bool = True,
         train_transform: Callable[..., Any] | None = None,
         eval_transform: Callable[..., Any] | None = None,
         channels: int | None = 3,
@@ -171,12 +228,12 @@ class ImageFolderDataModule(_DataModule):
         self.root = Path(root)
         self.manifest, self.manifest_out = manifest, manifest_out
         self.ratios, self.seed = ratios, seed
-        self.mean, self.std = mean, std
-        self.train_transform = train_transform or train_transforms(
-            "classification", image_size, mean=mean, std=std
-        )
-        self.eval_transform = eval_transform or eval_transforms(
-            "classification", image_size, mean=mean, std=std
+        self.mean = mean if mean is not None or contract is not None else self.default_mean
+        self.std = std if std is not None or contract is not None else self.default_std
+        self.train_transform, self.eval_transform = image_transform_pair(
+            "classification", image_size or self.default_image_size, contract=contract,
+            mean=self.mean, std=self.std, augment=augment, train_transform=train_transform,
+            eval_transform=eval_transform,
         )
         self.ds_kwargs = {"channels": channels, "on_bad_image": on_bad_image}
         self.skipped: list[dict[str, str]] = []
@@ -207,12 +264,19 @@ class ImageFolderDataModule(_DataModule):
             manifest = make_split_records(
                 [(p, classes[i]) for p, i in items], self.ratios, self.seed, root=self.root
             )
-            if self.manifest_out is not None:
-                write_manifest(manifest, self.manifest_out)
+            self._write_manifest(manifest)
         self.train_set = self._make("train", manifest)
         self.class_names = list(self.train_set.classes)  # type: ignore[union-attr]
         self.val_set = self._make("val", manifest)
         self.test_set = self._make("test", manifest)
+
+    def summary(self) -> dict[str, Any]:
+        out = super().summary()
+        counts: dict[str, int] = dict.fromkeys(self.class_names, 0)
+        for ds in (self.train_set, self.val_set, self.test_set):
+            for name, n in (ds.class_counts() if ds is not None else {}).items():
+                counts[name] = counts.get(name, 0) + n
+        return {**out, "class_counts": counts, "skipped": len(self.skipped)}
 
 
 def _seg_dirs(root: Path, split: str | None) -> tuple[Path, Path] | None:
@@ -222,49 +286,75 @@ def _seg_dirs(root: Path, split: str | None) -> tuple[Path, Path] | None:
     return None
 
 
+def mask_class_count(ds: Any) -> int:
+    """``1 + the largest class index`` in the masks of a :class:`SegmentationDataset`."""
+    from visionforge.data.images import load_mask
+
+    top = 0
+    for _, mask_path in ds.samples:
+        values = np.unique(load_mask(mask_path, ds.color_map))
+        if ds.ignore_index is not None:
+            values = values[values != ds.ignore_index]
+        if values.size:
+            top = max(top, int(values.max()))
+    return top + 1
+
+
 @DATAMODULES.register("segmentation", aliases=("SegmentationDataModule",))
 class SegmentationDataModule(_DataModule):
-    """Segmentation from ``root/{train,val,test}/{images,masks}`` or ``root/{images,masks}``
-    (then split by ``ratios``/``seed``). Extra keyword arguments of
-    :class:`SegmentationDataset` (``color_map``, ``mask_suffix``...) go in ``dataset_kwargs``."""
+    """Segmentation from ``root/{train,val,test}/{images,masks}`` (a split the user fixed, e.g.
+    by region), ``root/{images,masks}`` or explicit ``images_dir``/``masks_dir`` (then split by
+    ``ratios``/``seed`` and recorded in ``manifest_out``). ``num_classes=None`` reads it from the
+    masks. Extra keyword arguments of :class:`SegmentationDataset` (``color_map``,
+    ``mask_suffix``, ``channels``...) go in ``dataset_kwargs``."""
 
     task = "segmentation"
+    default_image_size = 128
+    default_batch_size = 8
 
     def __init__(
         self,
-        root: str | os.PathLike[str],
-        num_classes: int,
-        batch_size: int = 8,
-        image_size: int | Sequence[int] = 256,
+        root: str | os.PathLike[str] | None,
+        num_classes: int | None = None,
+        batch_size: int | None = None,
+        image_size: int | Sequence[int] | None = None,
         *,
+        images_dir: str | os.PathLike[str] | None = None,
+        masks_dir: str | os.PathLike[str] | None = None,
+        manifest_out: str | os.PathLike[str] | None = None,
         ignore_index: int | None = None,
         class_names: Sequence[str] | None = None,
         ratios: Sequence[float] = (0.8, 0.1, 0.1),
         seed: int = 0,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        contract: InputContract | None = None,
+        augment: bool = True,
         train_transform: Callable[..., Any] | None = None,
         eval_transform: Callable[..., Any] | None = None,
         dataset_kwargs: dict[str, Any] | None = None,
         **loader: Any,
     ) -> None:
         super().__init__(batch_size, **loader)
-        self.root = Path(root)
+        if root is None and (images_dir is None or masks_dir is None):
+            raise DataError("segmentation data needs a root (with images/ and masks/) or "
+                            "images_dir and masks_dir")
+        self.root = Path(root) if root is not None else None
+        self.dirs = (Path(images_dir), Path(masks_dir)) if images_dir and masks_dir else None
+        self.manifest_out = manifest_out
         self.n_classes, self.ignore_index = num_classes, ignore_index
-        self.class_names = (
-            list(class_names) if class_names else [str(i) for i in range(num_classes)]
-        )
+        self.given_names = list(class_names) if class_names else None
+        self.class_names = self.given_names or (
+            [str(i) for i in range(num_classes)] if num_classes else [])
         self.ratios, self.seed = ratios, seed
-        fill = ignore_index if ignore_index is not None else 0
-        self.train_transform = train_transform or train_transforms(
-            "segmentation", image_size, mean=mean, std=std, ignore_index=fill
-        )
-        self.eval_transform = eval_transform or eval_transforms(
-            "segmentation", image_size, mean=mean, std=std
+        self.train_transform, self.eval_transform = image_transform_pair(
+            "segmentation", image_size or self.default_image_size, contract=contract, mean=mean,
+            std=std, augment=augment, train_transform=train_transform,
+            eval_transform=eval_transform, ignore_index=ignore_index or 0,
         )
         self.dataset_kwargs = dataset_kwargs or {}
 
-    def _ds(self, dirs: tuple[Path, Path], transform: Any) -> Any:
+    def _ds(self, dirs: tuple[Path, Path], transform: Any, validate: bool = False) -> Any:
         from visionforge.data.segmentation import SegmentationDataset
 
         return SegmentationDataset(
@@ -272,35 +362,64 @@ class SegmentationDataModule(_DataModule):
             transform=transform,
             num_classes=self.n_classes,
             ignore_index=self.ignore_index,
-            class_names=self.class_names,
+            class_names=self.class_names or None,
+            validate=validate,
             **self.dataset_kwargs,
         )
 
+    def _split_dirs(self) -> dict[str, tuple[Path, Path]] | None:
+        """Fixed ``train/val/test`` pair folders under the root, or ``None``."""
+        if self.dirs is not None or self.root is None or not _seg_dirs(self.root, "train"):
+            return None
+        return {s: d for s in ("train", "val", "test") if (d := _seg_dirs(self.root, s))}
+
+    def _set_classes(self, scans: list[Any]) -> None:
+        if self.n_classes is None:
+            self.n_classes = max(mask_class_count(ds) for ds in scans)
+        if self.n_classes < 2:
+            raise DataError("masks hold a single class; segmentation needs at least two")
+        self.class_names = self.given_names or [str(i) for i in range(self.n_classes)]
+
     def _build(self) -> None:
-        _need_root(
-            self.root,
-            "segmentation dataset",
-            f"{self.root}/images/* + {self.root}/masks/* (same stems)",
-        )
-        if _seg_dirs(self.root, "train"):
-            self.train_set = self._ds(_seg_dirs(self.root, "train"), self.train_transform)  # type: ignore[arg-type]
-            for split in ("val", "test"):
-                dirs = _seg_dirs(self.root, split)
-                setattr(self, f"{split}_set", self._ds(dirs, self.eval_transform) if dirs else None)
+        if self.dirs is None:
+            assert self.root is not None
+            _need_root(self.root, "segmentation dataset",
+                       f"{self.root}/images/* + {self.root}/masks/* (same stems)")
+        presplit = self._split_dirs()
+        if presplit:
+            scans = {s: self._ds(d, None, validate=True) for s, d in presplit.items()}
+            self._set_classes(list(scans.values()))
+            for split, dirs in presplit.items():
+                tf = self.train_transform if split == "train" else self.eval_transform
+                setattr(self, f"{split}_set", self._ds(dirs, tf))
+            self._write_manifest([{"path": Path(img).name, "label": "", "split": s}
+                                  for s, ds in scans.items() for img, _ in ds.samples])
             return
-        dirs = _seg_dirs(self.root, None)
+        dirs = self.dirs or _seg_dirs(self.root, None)  # type: ignore[arg-type]
         if dirs is None:
             raise DataError(
                 f"{self.root}: expected {self.root}/images and {self.root}/masks "
                 f"(or {self.root}/train/images and {self.root}/train/masks)"
             )
-        train_full = self._ds(dirs, self.train_transform)
-        eval_full = self._ds(dirs, self.eval_transform)
-        assign = np.asarray(stratified_assign([0] * len(train_full), self.ratios, self.seed))
+        scan = self._ds(dirs, None, validate=True)
+        self._set_classes([scan])
+        assign = np.asarray(stratified_assign([0] * len(scan), self.ratios, self.seed))
         parts = {s: np.nonzero(assign == s)[0].tolist() for s in ("train", "val", "test")}
-        self.train_set = Subset(train_full, parts["train"])
-        self.val_set = Subset(eval_full, parts["val"]) if parts["val"] else None
-        self.test_set = Subset(eval_full, parts["test"]) if parts["test"] else None
+        self._write_manifest([{"path": Path(scan.samples[i][0]).name, "label": "", "split": s}
+                              for s, idx in parts.items() for i in idx])
+        if not parts["train"]:
+            raise DataError(f"segmentation data in {dirs[0]} has no training pairs")
+        for split, idx in parts.items():
+            tf = self.train_transform if split == "train" else self.eval_transform
+            full = self._ds(dirs, tf)
+            full.samples = scan.samples  # the validated list (bad pairs dropped when asked)
+            setattr(self, f"{split}_set", Subset(full, idx) if idx else None)
+
+    def summary(self) -> dict[str, Any]:
+        out = super().summary()
+        if self.dirs is not None:
+            out.update(images=str(self.dirs[0]), masks=str(self.dirs[1]))
+        return {**out, "num_classes": self.n_classes}
 
 
 @DATAMODULES.register("signals", aliases=("SignalDataModule",))
@@ -311,11 +430,12 @@ class SignalDataModule(_DataModule):
     batches with a class-balanced weighted sampler."""
 
     task = "signal"
+    default_batch_size = 64
 
     def __init__(
         self,
         source: str | os.PathLike[str] | Sequence[Any] | None = None,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         *,
         train: Any = None,
         val: Any = None,
@@ -327,9 +447,11 @@ class SignalDataModule(_DataModule):
         label_map: dict[str, int] | None = None,
         window_kwargs: dict[str, Any] | None = None,
         series_kwargs: dict[str, Any] | None = None,
+        manifest_out: str | os.PathLike[str] | None = None,
         **loader: Any,
     ) -> None:
         super().__init__(batch_size, **loader)
+        self.manifest_out = manifest_out
         if source is None and train is None:
             raise DataError("SignalDataModule needs a source file or a train dataset")
         self.source, self.source_kind = source, source_kind
@@ -354,13 +476,25 @@ class SignalDataModule(_DataModule):
                 ds = load_series_dataset(self.source, **self.series_kwargs)  # type: ignore[arg-type]
             else:
                 ds = SignalDataset.from_osdb(self.source, self.label_map, **self.window_kwargs)
+                if self.label_map is None and ds.num_classes <= 2:  # OSDB's default labels
+                    ds.class_names = ["non-seizure", "seizure"][: ds.num_classes]
             parts = split_by_event(ds, self.ratios, self.seed)
+            self._write_manifest([{"path": str(ev), "label": int(lab), "split": s}
+                                  for s, part in parts.items()
+                                  for ev, lab in zip(part.event_ids, part.labels)])
             self.train_set, self.val_set, self.test_set = (
                 parts["train"],
                 parts.get("val"),
                 parts.get("test"),
             )
         self.class_names = list(self.train_set.class_names)
+
+    def summary(self) -> dict[str, Any]:
+        out = super().summary()
+        ds = self.train_set
+        out["root"] = str(self.source) if isinstance(self.source, str | os.PathLike) else None
+        windows = sum(out["split_sizes"].values())
+        return {**out, "windows": windows, "channels": ds.channels, "length": ds.length}
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
@@ -375,30 +509,34 @@ class SignalDataModule(_DataModule):
 
 class _CIFARDataModule(_DataModule):
     name = "cifar10"
+    default_image_size = 32
+    default_batch_size = 128
 
     def __init__(
         self,
         root: str | os.PathLike[str],
-        batch_size: int = 128,
+        batch_size: int | None = None,
         image_size: int | None = None,
         *,
         val_fraction: float = 0.1,
         seed: int = 0,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        contract: InputContract | None = None,
+        augment: bool = True,
         train_transform: Callable[..., Any] | None = None,
         eval_transform: Callable[..., Any] | None = None,
+        manifest_out: str | os.PathLike[str] | None = None,
         **loader: Any,
     ) -> None:
         super().__init__(batch_size, **loader)
         self.root = Path(root)
-        size = image_size or 32
         self.val_fraction, self.seed = val_fraction, seed
-        self.train_transform = train_transform or train_transforms(
-            "classification", size, mean=mean, std=std
-        )
-        self.eval_transform = eval_transform or eval_transforms(
-            "classification", image_size, mean=mean, std=std
+        self.manifest_out = manifest_out
+        self.train_transform, self.eval_transform = image_transform_pair(
+            "classification", image_size or self.default_image_size, contract=contract,
+            mean=mean, std=std, augment=augment, train_transform=train_transform,
+            eval_transform=eval_transform,
         )
 
     def _build(self) -> None:
@@ -422,6 +560,11 @@ class _CIFARDataModule(_DataModule):
             stratified_assign(y.tolist(), (1 - self.val_fraction, self.val_fraction, 0), self.seed)
         )
         tr, va = assign == "train", assign == "val"
+        self._write_manifest(
+            [{"path": f"train[{i}]", "label": names[int(y[i])], "split": str(a)}
+             for i, a in enumerate(assign)]
+            + [{"path": f"test[{i}]", "label": names[int(t)], "split": "test"}
+               for i, t in enumerate(yt)])
         self.train_set = ArrayImageDataset(x[tr], y[tr], names, self.train_transform)
         self.val_set = (
             ArrayImageDataset(x[va], y[va], names, self.eval_transform) if va.any() else None
@@ -447,19 +590,13 @@ class CIFAR100DataModule(_CIFARDataModule):
 class ImageNetDataModule(ImageFolderDataModule):
     """ImageNet from ``root/train/<wnid>/*.JPEG`` and ``root/val/<wnid>/*.JPEG``; never downloads.
 
-    Normalises with the ImageNet mean/std by default.
+    Normalises with the ImageNet mean/std unless given a model ``contract`` (or mean/std).
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        batch_size: int = 256,
-        image_size: int = 224,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("mean", IMAGENET_MEAN)
-        kwargs.setdefault("std", IMAGENET_STD)
-        super().__init__(root, batch_size, image_size, **kwargs)
+    default_image_size = 224
+    default_batch_size = 256
+    default_mean = IMAGENET_MEAN
+    default_std = IMAGENET_STD
 
     def _build(self) -> None:
         layout = f"{self.root}/train/<wnid>/*.JPEG and {self.root}/val/<wnid>/*.JPEG"
@@ -483,28 +620,33 @@ class COCOSegmentationDataModule(_DataModule):
     """
 
     task = "segmentation"
+    default_image_size = 512
+    default_batch_size = 8
 
     def __init__(
         self,
         root: str | os.PathLike[str],
-        batch_size: int = 8,
-        image_size: int | Sequence[int] = 512,
+        batch_size: int | None = None,
+        image_size: int | Sequence[int] | None = None,
         *,
         train_split: str = "train2017",
         val_split: str = "val2017",
         annotation_prefix: str = "instances",
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        contract: InputContract | None = None,
+        augment: bool = True,
         **loader: Any,
     ) -> None:
         super().__init__(batch_size, **loader)
         self.root = Path(root)
         self.splits = {"train": train_split, "val": val_split}
         self.prefix = annotation_prefix
-        self.transforms = {
-            "train": train_transforms("segmentation", image_size, mean=mean, std=std),
-            "val": eval_transforms("segmentation", image_size, mean=mean, std=std),
-        }
+        train_tf, eval_tf = image_transform_pair(
+            "segmentation", image_size or self.default_image_size, contract=contract, mean=mean,
+            std=std, augment=augment,
+        )
+        self.transforms = {"train": train_tf, "val": eval_tf}
 
     def _build(self) -> None:
         from visionforge.data.coco import CocoSegmentationDataset

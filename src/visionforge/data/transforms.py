@@ -20,12 +20,14 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from visionforge.errors import ConfigError
+from visionforge.models.contract import IMAGENET_MEAN, IMAGENET_STD, InputContract
 from visionforge.registry import TRANSFORMS
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "RandomRot90",
+    "ContractNormalize",
     "train_transforms",
     "eval_transforms",
     "MixUp",
@@ -36,8 +38,6 @@ __all__ = [
     "finish_sample",
 ]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _TASKS = ("classification", "segmentation", "multitask")
 
 
@@ -65,6 +65,34 @@ class RandomRot90(v2.Transform):
         )
 
 
+class ContractNormalize(v2.Transform):
+    """Turn a float RGB image in ``[0, 1]`` into what a model expects, by its ``InputContract``.
+
+    Scales to ``contract.input_range``, reverses the channels for BGR models and applies
+    the contract's mean/std (see :meth:`InputContract.apply`). Masks, labels and other
+    entries of a sample pass through unchanged.
+    """
+
+    def __init__(self, contract: InputContract) -> None:
+        super().__init__()
+        self.contract = contract
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if isinstance(inpt, tv_tensors.Mask) or not isinstance(inpt, torch.Tensor):
+            return inpt
+        out = self.contract.apply(inpt.as_subclass(torch.Tensor))
+        return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out
+
+    def extra_repr(self) -> str:
+        c = self.contract
+        return f"input_range={c.input_range}, channel_order={c.channel_order}, mean={c.mean}, std={c.std}"
+
+
+def _interpolation(contract: InputContract | None) -> v2.InterpolationMode:
+    name = contract.interpolation if contract is not None else "bilinear"
+    return v2.InterpolationMode(name)
+
+
 def _size(image_size: int | Sequence[int]) -> list[int]:
     return [image_size, image_size] if isinstance(image_size, int) else list(image_size)
 
@@ -77,9 +105,15 @@ def _check_task(task: str) -> str:
     return task
 
 
-def _finish(mean: Sequence[float] | None, std: Sequence[float] | None) -> list[Any]:
+def _finish(
+    mean: Sequence[float] | None, std: Sequence[float] | None, contract: InputContract | None
+) -> list[Any]:
     out: list[Any] = [v2.ToDtype(torch.float32, scale=True)]
-    if mean is not None or std is not None:
+    if contract is not None:
+        if mean is not None or std is not None:
+            raise ConfigError("give an input contract or mean/std, not both")
+        out.append(ContractNormalize(contract))
+    elif mean is not None or std is not None:
         if mean is None or std is None:
             raise ConfigError("give both mean and std for normalisation (or neither)")
         out.append(v2.Normalize(list(mean), list(std)))
@@ -101,8 +135,12 @@ def train_transforms(
     color_jitter: float = 0.2,
     blur: float = 0.1,
     ignore_index: int = 0,
+    contract: InputContract | None = None,
 ) -> v2.Compose:
     """Training augmentation for ``task``; output image float32 (normalised if mean/std given).
+
+    With ``contract`` (a model's :class:`InputContract`) the image is resized with the
+    contract's interpolation and finished by :class:`ContractNormalize` instead of mean/std.
 
     Classification: random resized crop (area ``scale`` clipped to <= 1), flips,
     small rotation, colour jitter, blur. Segmentation/multitask additionally use
@@ -116,15 +154,18 @@ def train_transforms(
     dense = task != "classification"
     vflip = (0.5 if dense else 0.0) if vflip is None else vflip
     rot90 = dense if rot90 is None else rot90
+    interp = _interpolation(contract)
     ops: list[Any] = []
     if dense:
-        ops.append(v2.Resize(size, antialias=True))  # first: later ops then work on few pixels
+        # first: later ops then work on few pixels
+        ops.append(v2.Resize(size, interpolation=interp, antialias=True))
         if rot90:
             ops.append(RandomRot90())
             if size[0] != size[1]:  # rot90 of a non-square size swaps height and width
-                ops.append(v2.Resize(size, antialias=True))
+                ops.append(v2.Resize(size, interpolation=interp, antialias=True))
     else:
-        ops.append(v2.RandomResizedCrop(size, scale=(min(scale[0], 1.0) ** 2, 1.0), antialias=True))
+        ops.append(v2.RandomResizedCrop(size, scale=(min(scale[0], 1.0) ** 2, 1.0),
+                                        interpolation=interp, antialias=True))
     if rotation or (dense and tuple(scale) != (1.0, 1.0)):
         fill = {tv_tensors.Image: 0, tv_tensors.Mask: ignore_index}
         ops.append(v2.RandomAffine(degrees=rotation, scale=scale if dense else None, fill=fill))
@@ -137,7 +178,7 @@ def train_transforms(
         ops.append(v2.ColorJitter(brightness=cj, contrast=cj, saturation=cj, hue=min(cj / 4, 0.5)))
     if blur:
         ops.append(v2.RandomApply([v2.GaussianBlur(kernel_size=3, sigma=(0.1, 1.5))], p=blur))
-    return v2.Compose(ops + _finish(mean, std))
+    return v2.Compose(ops + _finish(mean, std, contract))
 
 
 @TRANSFORMS.register("eval_transforms", aliases=("eval", "val_transforms"))
@@ -147,13 +188,16 @@ def eval_transforms(
     *,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    contract: InputContract | None = None,
 ) -> v2.Compose:
-    """Deterministic evaluation transform: resize (masks nearest), float32, optional normalise."""
+    """Deterministic evaluation transform: resize (masks nearest), float32, then the model's
+    ``contract`` (:class:`ContractNormalize`) or the optional mean/std normalisation."""
     _check_task(task)
     ops: list[Any] = []
     if image_size is not None:
-        ops.append(v2.Resize(_size(image_size), antialias=True))
-    return v2.Compose(ops + _finish(mean, std))
+        ops.append(v2.Resize(_size(image_size), interpolation=_interpolation(contract),
+                             antialias=True))
+    return v2.Compose(ops + _finish(mean, std, contract))
 
 
 class _BatchMixer:

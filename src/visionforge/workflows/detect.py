@@ -51,22 +51,38 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
 
 @dataclass(frozen=True)
 class TaskDefaults:
+    """Model, batch size and epochs chosen for a data kind when the config leaves them out.
+
+    The default image size is not here: each datamodule declares its own
+    (``default_image_size``, see :func:`visionforge.workflows.data_setup.default_image_size`).
+    """
+
     task: str
     model: str
     model_kwargs: dict
-    image_size: int | None
     batch_size: int
     max_epochs: int
 
 
+_BY_TASK = {
+    "classification": TaskDefaults("classification", "resnet18", {}, 32, 10),
+    "segmentation": TaskDefaults("segmentation", "unet", {"backbone": "resnet18"}, 8, 20),
+    "signal": TaskDefaults("signal", "resnet1d", {}, 32, 30),
+}
+
+
 def task_defaults(kind: str) -> TaskDefaults:
-    """Sensible defaults for a data kind (printed by ``visionforge train`` when used)."""
-    if kind in ("folder", "cifar10", "cifar100", "imagenet"):
-        return TaskDefaults("classification", "resnet18", {}, 64, 32, 10)
-    if kind in ("segmentation", "coco"):
-        return TaskDefaults("segmentation", "unet", {"backbone": "resnet18"}, 128, 8, 20)
+    """Sensible defaults for a data kind (printed by ``visionforge train`` when used).
+
+    ``kind`` is ``osdb`` or any registered datamodule name or alias; the datamodule's
+    ``task`` picks the defaults, so a plugin datamodule gets them too.
+    """
     if kind == "osdb":
-        return TaskDefaults("signal", "deepepicnn", {}, None, 64, 30)
-    if kind == "signals":
-        return TaskDefaults("signal", "resnet1d", {}, None, 32, 30)
-    raise DataError(f"no defaults for data kind {kind!r}")
+        return TaskDefaults("signal", "deepepicnn", {}, 64, 30)
+    from visionforge.registry import DATAMODULES
+    from visionforge.workflows.data_setup import datamodule_name
+
+    task = getattr(DATAMODULES.get(datamodule_name(kind)), "task", "classification")
+    if task not in _BY_TASK:
+        raise DataError(f"no defaults for data kind {kind!r} (task {task!r})")
+    return _BY_TASK[task]

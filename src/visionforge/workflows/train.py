@@ -112,10 +112,11 @@ def _model_kwargs(cfg: Any, name: str, data: Any, defaults_kwargs: dict[str, Any
     return kwargs
 
 
-def _resolve_defaults(cfg: Any, data: Any, echo: Callable[[str], None]) -> tuple[str, dict]:
+def _resolve_defaults(cfg: Any, kind: str, echo: Callable[[str], None]) -> tuple[str, dict]:
+    """Fill model/batch size/epochs left to ``auto``/``None`` from the data kind's defaults."""
     from visionforge.workflows.detect import task_defaults
 
-    defaults = task_defaults(data.kind)
+    defaults = task_defaults(kind)
     chosen = []
     name = cfg.model.name
     kwargs: dict[str, Any] = {}
@@ -129,8 +130,43 @@ def _resolve_defaults(cfg: Any, data: Any, echo: Callable[[str], None]) -> tuple
         cfg.trainer.max_epochs = defaults.max_epochs
         chosen.append(f"trainer.max_epochs={defaults.max_epochs}")
     if chosen:
-        echo(f"detected {data.task} data ({data.kind}); chose " + ", ".join(chosen))
+        echo(f"detected {defaults.task} data ({kind}); chose " + ", ".join(chosen))
     return name, kwargs
+
+
+def _model_contract(name: str) -> Any:
+    """The input contract of model ``name``; an unknown name fails here, with suggestions."""
+    from visionforge.models.contract import contract_for
+    from visionforge.models.factory import is_registered, is_timm_model
+
+    if not is_registered(name) and not is_timm_model(name):
+        from visionforge.models import create_model
+
+        create_model(name)  # raises UnknownNameError naming the closest registered models
+    return contract_for(name)
+
+
+def _prepare(cfg: Any, echo: Callable[[str], None]) -> tuple[Any, Path, str, dict[str, Any]]:
+    """Resolve the data kind and the model (its input contract shapes the data), then the data."""
+    from visionforge.workflows.data_setup import default_image_size, prepare_data, resolve_kind
+    from visionforge.workflows.detect import task_defaults
+    from visionforge.workflows.run_dir import new_run_dir
+
+    kind = resolve_kind(cfg.data)
+    task = cfg.task if cfg.task != "auto" else task_defaults(kind).task
+    name, default_kwargs = _resolve_defaults(cfg, kind, echo)
+    contract = _model_contract(name)
+    run_dir = new_run_dir(cfg.project_dir, task, cfg.name)
+    image_size = cfg.data.image_size or default_image_size(kind)
+    data = prepare_data(cfg.data, run_dir, image_size, contract, model_name=name)
+    if data.task != "signal":
+        cfg.data.image_size = data.input_size[-1]
+    cfg.data.kind = data.kind
+    cfg.task = data.task
+    kwargs = _model_kwargs(cfg, name, data, default_kwargs)
+    cfg.model.name = name
+    cfg.model.kwargs = kwargs
+    return data, run_dir, name, kwargs
 
 
 def train_from_config(
@@ -146,9 +182,6 @@ def train_from_config(
     from visionforge.engine import Trainer
     from visionforge.io import atomic_write_json
     from visionforge.models import create_model
-    from visionforge.workflows.data_setup import prepare_data
-    from visionforge.workflows.detect import detect_layout, task_defaults
-    from visionforge.workflows.run_dir import new_run_dir
 
     start = time.perf_counter()
     if cfg.framework != "pytorch":
@@ -156,22 +189,7 @@ def train_from_config(
             f"framework={cfg.framework!r}: `visionforge train` runs PyTorch models; use "
             "visionforge.interop.model_call(..., framework='tensorflow') for Keras models"
         )
-    kind = cfg.data.kind
-    if kind == "auto" and cfg.data.root:
-        kind = detect_layout(cfg.data.root)
-    task = cfg.task if cfg.task != "auto" else (
-        task_defaults(kind).task if kind != "auto" else "segmentation")
-    run_dir = new_run_dir(cfg.project_dir, task, cfg.name)
-    image_size = cfg.data.image_size or (task_defaults(kind).image_size if kind != "auto" else None)
-    data = prepare_data(cfg.data, run_dir, image_size)
-    if data.task != "signal":
-        cfg.data.image_size = data.input_size[-1]
-    cfg.data.kind = data.kind
-    cfg.task = data.task
-    name, default_kwargs = _resolve_defaults(cfg, data, echo)
-    kwargs = _model_kwargs(cfg, name, data, default_kwargs)
-    cfg.model.name = name
-    cfg.model.kwargs = kwargs
+    data, run_dir, name, kwargs = _prepare(cfg, echo)
     save_config(cfg, run_dir / "config.yaml")
     atomic_write_json(run_dir / "dataset.json", data.summary)
     echo(f"run dir: {run_dir}")
