@@ -34,27 +34,17 @@ def register(subparsers: Any) -> None:
 
 
 def model_transform(meta: dict[str, Any], task: str) -> Any:
-    """The evaluation transform a model dir's metadata implies (resize, range, normalisation)."""
-    import torch
-
+    """The evaluation transform a model dir's metadata implies: resize, then its recorded
+    input contract (range, channel order, mean/std, interpolation)."""
     from visionforge.data.transforms import eval_transforms
-
     from visionforge.models.contract import contract_from_meta
 
     size = meta.get("input_size")
-    contract = contract_from_meta(meta)  # range, channel order, mean/std as recorded
-    base = eval_transforms(
+    return eval_transforms(
         "segmentation" if task == "segmentation" else "classification",
         image_size=list(size[-2:]) if size and len(size) >= 3 else None,
-        mean=None,
-        std=None,
+        contract=contract_from_meta(meta),
     )
-    def transform(sample: dict[str, Any]) -> dict[str, Any]:
-        sample = base(sample)
-        sample["image"] = contract.apply(torch.as_tensor(sample["image"]).float())
-        return sample
-
-    return transform
 
 
 def build_dataset(data: Path, meta: dict[str, Any]) -> tuple[Any, str, dict[str, Any]]:

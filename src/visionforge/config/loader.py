@@ -45,8 +45,6 @@ ENV_VARS = {
 _CHOICES = {
     "task": ("auto", "classification", "segmentation", "signal", "multitask"),
     "framework": ("pytorch", "tensorflow"),
-    "data.kind": ("auto", "folder", "segmentation", "signals", "osdb", "cifar10", "cifar100",
-                  "imagenet", "coco"),
     "data.on_bad_image": ("error", "skip"),
     "trainer.mode": ("min", "max"),
     "trainer.device": ("auto", "cpu", "cuda", "mps", "gpu"),

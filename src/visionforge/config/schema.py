@@ -24,12 +24,9 @@ __all__ = [
     "LoggerConfig",
     "RunConfig",
     "TASKS",
-    "DATA_KINDS",
 ]
 
 TASKS = ("auto", "classification", "segmentation", "signal", "multitask")
-DATA_KINDS = ("auto", "folder", "segmentation", "signals", "osdb", "cifar10", "cifar100",
-              "imagenet", "coco")
 
 
 @dataclass

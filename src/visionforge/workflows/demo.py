@@ -55,21 +55,11 @@ def write_digits_folder(out: str | Path, size: int = 32) -> Path:
 
 
 def ihc_reference_labels(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
-    """Label map from colour deconvolution: 0 background, 1 hematoxylin, 2 DAB.
+    """Label map from colour deconvolution: 0 background, 1 hematoxylin, 2 DAB (the rule
+    the synthetic test slides use too: :func:`visionforge.slides.synthetic.ihc_labels`)."""
+    from visionforge.slides.synthetic import ihc_labels
 
-    The H and DAB channels of ``rgb2hed`` are smoothed (Gaussian, ``sigma`` px) and
-    thresholded with Otsu's method; a pixel is DAB where its DAB density is above threshold
-    and exceeds its H density, hematoxylin where only H is above threshold.
-    """
-    from skimage import color, filters
-
-    hed = color.rgb2hed(image[..., :3])
-    h = filters.gaussian(hed[..., 0], sigma=sigma)
-    d = filters.gaussian(hed[..., 2], sigma=sigma)
-    labels = np.zeros(h.shape, dtype=np.uint8)
-    labels[h > filters.threshold_otsu(h)] = 1
-    labels[(d > filters.threshold_otsu(d)) & (d > h)] = 2
-    return labels
+    return ihc_labels(image, sigma=sigma)
 
 
 def _save_pairs(root: Path, split: str, image: np.ndarray, labels: np.ndarray,
