@@ -8,6 +8,7 @@ layouts are converted per layer type (conv kernels ``OIHW <-> HWIO``, dense
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,28 @@ def _check_shapes(layer: Any, arrays: list[np.ndarray]) -> None:
         )
 
 
+def _matched_layers(keras_model: Any, torch_model: nn.Module, report: TransferReport,
+                    strict: bool) -> Iterator[tuple[Any, nn.Module]]:
+    """Pairs (Keras layer with weights, PyTorch module of the same name), in Keras order.
+
+    Unmatched modules end up in ``report.unmatched_torch``; with ``strict`` any unmatched
+    layer or module is an error."""
+    modules = _weighted_torch_modules(torch_model)
+    for layer in keras_model.layers:
+        if not layer.weights:
+            continue
+        module = modules.pop(layer.name, None)
+        if module is None:
+            if strict:
+                raise WeightsError(f"Keras layer {layer.name!r} has no PyTorch module of that name")
+            continue
+        yield layer, module
+        report.transferred.append(layer.name)
+    report.unmatched_torch = sorted(modules)
+    if strict and report.unmatched_torch:
+        raise WeightsError(f"PyTorch modules without a Keras layer: {report.unmatched_torch[:10]}")
+
+
 def torch_to_keras(
     torch_model: nn.Module, keras_model: Any, *, strict: bool = True
 ) -> TransferReport:
@@ -93,24 +116,29 @@ def torch_to_keras(
     module must have a partner; otherwise unmatched ones are listed in the report.
     """
     require_tensorflow("torch_to_keras")
-    modules = _weighted_torch_modules(torch_model)
     report = TransferReport()
-    for layer in keras_model.layers:
-        if not layer.weights:
-            continue
-        module = modules.pop(layer.name, None)
-        if module is None:
-            if strict:
-                raise WeightsError(f"Keras layer {layer.name!r} has no PyTorch module of that name")
-            continue
+    for layer, module in _matched_layers(keras_model, torch_model, report, strict):
         arrays = _torch_to_keras_arrays(layer, module)
         _check_shapes(layer, arrays)
         layer.set_weights(arrays)
-        report.transferred.append(layer.name)
-    report.unmatched_torch = sorted(modules)
-    if strict and report.unmatched_torch:
-        raise WeightsError(f"PyTorch modules without a Keras layer: {report.unmatched_torch[:10]}")
     return report
+
+
+def _keras_to_torch_pairs(layer: Any, module: nn.Module) -> tuple[list[Any], list[np.ndarray]]:
+    """(PyTorch tensors, Keras arrays in PyTorch layout) to copy for one layer."""
+    arrays = [np.asarray(a) for a in layer.get_weights()]
+    kind = type(layer).__name__
+    if kind == "BatchNormalization":
+        return [module.weight, module.bias, module.running_mean, module.running_var], arrays
+    kernel = arrays[0]
+    if kind == "Conv2D":
+        kernel = kernel.transpose(3, 2, 0, 1)
+    elif kind == "Conv1D":
+        kernel = kernel.transpose(2, 1, 0)
+    else:  # Dense
+        kernel = kernel.T
+    targets = [module.weight] + ([module.bias] if module.bias is not None else [])
+    return targets, [kernel] + arrays[1:]
 
 
 def keras_to_torch(
@@ -118,39 +146,11 @@ def keras_to_torch(
 ) -> TransferReport:
     """Copy every weight of ``keras_model`` into ``torch_model`` (the inverse of :func:`torch_to_keras`)."""
     require_tensorflow("keras_to_torch")
-    modules = _weighted_torch_modules(torch_model)
     report = TransferReport()
     with torch.no_grad():
-        for layer in keras_model.layers:
-            if not layer.weights:
-                continue
-            module = modules.pop(layer.name, None)
-            if module is None:
-                if strict:
-                    raise WeightsError(
-                        f"Keras layer {layer.name!r} has no PyTorch module of that name"
-                    )
-                continue
+        for layer, module in _matched_layers(keras_model, torch_model, report, strict):
             _check_shapes(layer, _torch_to_keras_arrays(layer, module))
-            arrays = [np.asarray(a) for a in layer.get_weights()]
-            kind = type(layer).__name__
-            if kind == "BatchNormalization":
-                targets = [module.weight, module.bias, module.running_mean, module.running_var]
-                values = arrays
-            else:
-                kernel = arrays[0]
-                if kind == "Conv2D":
-                    kernel = kernel.transpose(3, 2, 0, 1)
-                elif kind == "Conv1D":
-                    kernel = kernel.transpose(2, 1, 0)
-                else:  # Dense
-                    kernel = kernel.T
-                targets = [module.weight] + ([module.bias] if module.bias is not None else [])
-                values = [kernel] + arrays[1:]
+            targets, values = _keras_to_torch_pairs(layer, module)
             for target, value in zip(targets, values, strict=True):
                 target.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(target.dtype))
-            report.transferred.append(layer.name)
-    report.unmatched_torch = sorted(modules)
-    if strict and report.unmatched_torch:
-        raise WeightsError(f"PyTorch modules without a Keras layer: {report.unmatched_torch[:10]}")
     return report
