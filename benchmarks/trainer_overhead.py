@@ -59,6 +59,11 @@ def ours(loader: DataLoader, epochs: int) -> float:
             model,
             max_epochs=epochs,
             lr=1e-3,
+            # the same work as the plain loop: Adam at a constant LR, CSV log only
+            optimizer="adam",
+            weight_decay=0.0,
+            scheduler="none",
+            loggers=["csv"],
             device="cpu",
             progress=False,
             output_dir=out,
