@@ -180,7 +180,8 @@ def test_sections_without_data_are_omitted_with_a_note(segmented, ihc_slide, tmp
 
 
 def test_regions_and_class_map_from_tiles_dir(segmented, ihc_slide, full_report, tmp_path):
-    """tiles=TILES_DIR: holdout and class map come from tiles.json; same numbers."""
+    """tiles=TILES_DIR: holdout and class map come from tiles.json; same numbers. A region
+    keyed by file name matches its slide; one for a slide not segmented is reported."""
     from visionforge.slides.report import write_slide_report
 
     seg, _ = segmented
@@ -189,10 +190,18 @@ def test_regions_and_class_map_from_tiles_dir(segmented, ihc_slide, full_report,
     (tiles / "tiles.json").write_text(json.dumps({
         "mpp": 2.0, "downsample": DS, "class_names": ihc_slide.class_map.names,
         "class_map": str(ihc_slide.class_map_path), "slides": [str(ihc_slide.slide)],
-        "holdout": {"ihc": REGION}}))
-    write_slide_report(seg, tmp_path / "r.pdf", regions=tiles)
-    got = json.loads((tmp_path / "r_metrics.json").read_text())["evaluation"]
-    assert got["confusion_matrix"] == full_report[1]["evaluation"]["confusion_matrix"]
+        "holdout": {"ihc.svs": REGION, "other": [0, 0, 64, 64]}}))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps({"name": "unet_tiny", "task": "segmentation"}))
+    pdf = write_slide_report(seg, tmp_path / "r.pdf", regions=tiles, model_dir=model)
+    got = json.loads((tmp_path / "r_metrics.json").read_text())
+    assert got["evaluation"]["confusion_matrix"] == full_report[1]["evaluation"]["confusion_matrix"]
+    assert got["regions_without_segmentation"] == ["other"]
+    assert got["model"].startswith("unet_tiny, task segmentation")
+    text = pdf_text(pdf, 1, 1)
+    if text is not None:
+        assert "Model: unet_tiny" in text and "slides not in this folder: other" in text
 
 
 def test_bad_inputs_name_the_file(tmp_path, segmented):

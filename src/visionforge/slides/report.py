@@ -121,7 +121,7 @@ def _regions(regions: Any, tiles: dict[str, Any] | None, source: Path | None) ->
         if len(vals) != 4 or not all(isinstance(v, int | float) for v in vals) or min(vals[2:]) <= 0:
             raise DataError(f"{source or 'regions'}: held-out region of {stem!r} must be "
                             f"[x0, y0, w, h] in level-0 pixels with w, h > 0, got {box!r}")
-        out[Path(str(stem)).stem] = tuple(int(round(v)) for v in vals)
+        out[str(stem)] = tuple(int(round(v)) for v in vals)
     return out
 
 
@@ -373,9 +373,14 @@ def _footer(fig: Any, page: int) -> None:
 
 
 def _table(ax: Any, header: Sequence[str], rows: Sequence[Sequence[str]], size: float = 9) -> None:
+    """A table filling ``ax``; columns as wide as their longest cell, long headers on two lines."""
     ax.axis("off")
-    tab = ax.table(cellText=[list(r) for r in rows], colLabels=list(header), loc="upper center",
-                   cellLoc="center")
+    head = [h.rsplit(" ", 1)[0] + "\n" + h.rsplit(" ", 1)[1] if len(h) > 12 and " " in h else h
+            for h in header]
+    longest = [max([len(line) for line in h.split("\n")] + [len(str(r[i])) for r in rows] + [5]) + 2
+               for i, h in enumerate(head)]
+    tab = ax.table(cellText=[list(r) for r in rows], colLabels=head, loc="upper center",
+                   cellLoc="center", colWidths=[n / sum(longest) for n in longest])
     tab.auto_set_font_size(False)
     tab.set_fontsize(size)
     tab.scale(1, 1.35)
@@ -383,6 +388,7 @@ def _table(ax: Any, header: Sequence[str], rows: Sequence[Sequence[str]], size: 
         if r == 0:
             cell.set_facecolor("#e6e6e6")
             cell.set_text_props(weight="bold")
+            cell.set_height(cell.get_height() * (2 if any("\n" in h for h in head) else 1))
 
 
 def _confusion_page(pdf: Any, metrics: dict[str, Any], page: int) -> None:
@@ -477,7 +483,7 @@ def _check_page(pdf: Any, title: str, entry: SlideEntry, thumb: np.ndarray, over
             x0, y0, w, h = (v / ds for v in entry.region)
             ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), w, h, fill=False, ec="black", ls="--", lw=1.2))
     if entry.region is not None:
-        fig.text(0.07, 0.035, "dashed box: held-out region used for the confusion matrix", fontsize=8)
+        fig.text(0.07, 0.045, "dashed box: held-out region used for the confusion matrix", fontsize=8)
     _footer(fig, page)
     pdf.savefig(fig)
 
@@ -543,7 +549,7 @@ def _table_pages(pdf: Any, title: str, header: list[str], rows: list[list[str]],
                 _text_block(fig, 0.92, [note], size=9)
             h = 0.028 * (len(chunk) + 1)
             _table(fig.add_axes((0.05, 0.88 - h, 0.9, h)), [_clip(header[i], 22) for i in idx],
-                   [[_clip(r[i], 28) for i in idx] for r in chunk], size=8.5)
+                   [[_clip(r[i], 40) for i in idx] for r in chunk], size=8.5)
             _footer(fig, page)
             pdf.savefig(fig)
             page += 1
@@ -623,11 +629,12 @@ def write_slide_report(segment_dir: PathLike, out_pdf: PathLike | None = None, *
     for e in entries:
         e.slide_path = _find_slide(e, seg, tiles)
         e.annotation_path = _find_annotations(e, annotations)
-        e.region = boxes.get(e.stem)
+        key = next((k for k in boxes if e.stem in (k, Path(k).stem)), None)  # "x" or "x.svs"
+        e.region = boxes[key] if key is not None else None
         if e.slide_path is None:
             e.notes.append(f"slide file not found ({e.info.get('slide') or 'slide.json has no slide'}): "
                            "no check pages")
-    missing = sorted(set(boxes) - {e.stem for e in entries})
+    missing = sorted(k for k in boxes if not any(e.stem in (k, Path(k).stem) for e in entries))
     notes: dict[str, str] = {}
     metrics = _evaluate(entries, cmap, notes)
     ann_pages, cls_pages = _check_pages(entries, cmap)
@@ -649,7 +656,7 @@ def write_slide_report(segment_dir: PathLike, out_pdf: PathLike | None = None, *
            if missing else []}
     _write_pdf(out, ctx, ann_pages, cls_pages, (comp_header, comp_rows), (run_header, run_rows))
     atomic_write_json(out.with_name(f"{out.stem}_metrics.json"), {
-        "report": str(out), "evaluation": metrics, "regions_without_segmentation": missing,
+        "report": str(out), "model": ctx["model"], "evaluation": metrics, "regions_without_segmentation": missing,
         "sections": {s: ({"omitted": notes[s]} if s in notes else {"page": pages[s], "pages": counts[s]})
                      for s in SECTIONS},
         "slides": {e.stem: {"status": e.status, "reason": e.info.get("reason"), "notes": e.notes}
