@@ -56,6 +56,15 @@ class SlideEntry:
     annotation_path: Path | None = None
     region: Box | None = None
     notes: list[str] = field(default_factory=list)
+    _annotations: Any = None
+
+    def annotations(self) -> Any:
+        """The slide's annotations (read once)."""
+        from visionforge.slides.annotations import read_annotations
+
+        if self._annotations is None and self.annotation_path is not None:
+            self._annotations = read_annotations(self.annotation_path)
+        return self._annotations
 
     @property
     def status(self) -> str:
@@ -246,8 +255,6 @@ def confusion_scores(cm: np.ndarray) -> dict[str, Any]:
 
 
 def _evaluate(entries: list[SlideEntry], cmap: ClassMap | None, notes: dict[str, str]) -> dict[str, Any] | None:
-    from visionforge.slides.annotations import read_annotations
-
     if cmap is None:
         notes["confusion matrix"] = "no class map (pass class_map= or tiles=TILES_DIR)"
         return None
@@ -261,7 +268,7 @@ def _evaluate(entries: list[SlideEntry], cmap: ClassMap | None, notes: dict[str,
             e.notes.append(f"held-out region not evaluated: {why}")
             continue
         _check_classes(e, cmap)
-        cm, counts = heldout_confusion(e.labels, read_annotations(e.annotation_path), cmap, e.region, e.downsample)
+        cm, counts = heldout_confusion(e.labels, e.annotations(), cmap, e.region, e.downsample)
         per_slide[e.stem] = {"region": list(e.region), "confusion_matrix": cm.tolist(), **counts,
                              **confusion_scores(cm)}
         total = cm if total is None else total + cm
@@ -490,7 +497,6 @@ def _check_page(pdf: Any, title: str, entry: SlideEntry, thumb: np.ndarray, over
 
 def _check_pages(entries: list[SlideEntry], cmap: ClassMap | None) -> tuple[list[tuple], list[tuple]]:
     """(annotation-check, classification-check) page specs, one per slide that has the data."""
-    from visionforge.slides.annotations import read_annotations
     from visionforge.slides.rasterize import rasterize
 
     ann_pages, cls_pages = [], []
@@ -501,7 +507,7 @@ def _check_pages(entries: list[SlideEntry], cmap: ClassMap | None) -> tuple[list
         thumb, ds = got
         region = (0, 0, round(thumb.shape[1] * ds), round(thumb.shape[0] * ds))
         if cmap is not None and e.annotation_path is not None:
-            truth = rasterize(read_annotations(e.annotation_path), cmap, region, ds, source=e.annotation_path)
+            truth = rasterize(e.annotations(), cmap, region, ds, source=e.annotation_path)
             truth = truth[: thumb.shape[0], : thumb.shape[1]]
             ann_pages.append((e, thumb, _blend(thumb, truth, cmap), ds, f"annotations ({e.annotation_path.name})"))
         if cmap is not None and e.ok and e.labels.is_file():
