@@ -219,9 +219,8 @@ def _slide_downsample(path: Path, slide_mpp: float | None, work_mpp: float | Non
 
 # -- one slide ----------------------------------------------------------------------------------
 def _annotated_box(anns: list[Any], dims: tuple[int, int]) -> Box:
-    from shapely.ops import unary_union
-
-    x0, y0, x1, y1 = unary_union([a.geometry for a in anns]).bounds
+    b = np.array([a.geometry.bounds for a in anns], dtype=np.float64)
+    x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
     x0, y0 = max(0, math.floor(x0)), max(0, math.floor(y0))
     x1, y1 = min(dims[0], math.ceil(x1)), min(dims[1], math.ceil(y1))
     return x0, y0, x1 - x0, y1 - y0
