@@ -133,7 +133,7 @@ def save_tile(path_stem: Path, array: np.ndarray, fmt: str | None = None) -> Pat
     if fmt == "jpg" and eight_bit and (array.ndim == 2 or array.shape[2] in (1, 3)):
         target = path_stem.with_suffix(".jpg")
         tmp = target.with_name(f".{target.name}.tmp")
-        Image.fromarray(array.squeeze(-1) if array.ndim == 3 else array).save(
+        Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array).save(
             tmp, format="JPEG", quality=95
         )
     elif eight_bit and fmt != "tif":
