@@ -328,8 +328,10 @@ def _tiles_simple(regions: list[_Region], out: Path, s: _Settings, rng: np.rando
         raise DataError(f"no {size}-px grid tile is {SIMPLE_MIN_FRACTION:.0%} annotated outside the "
                         "holdout; lower tile_size or use mode=modern")
     order = rng.permutation(len(cands))
-    n_total = len(cands) if s.tile_count is None else min(len(cands), s.tile_count + _n_val(s.tile_count, s))
-    n_val = min(round(n_total * s.val_fraction), n_total - 1)
+    want_train = s.tile_count or len(cands)
+    want_val = _n_val(want_train, s)
+    n_total = min(len(cands), want_train + want_val) if s.tile_count else len(cands)
+    n_val = min(want_val, n_total - 1)
     val = set(rng.permutation(n_total)[:n_val].tolist())
     rows, counts = [], {"train": {}, "val": {}}
     for j, i in enumerate(sorted(order[:n_total].tolist(), key=lambda i: cands[i])):
