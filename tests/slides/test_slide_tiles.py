@@ -155,3 +155,19 @@ def test_slide_tiles_settings_and_holdout_specs(small_slide, tmp_path):
     (tmp_path / "busy" / "keep.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not a tiles folder"):
         make_slide_tiles(small_slide.slide, tmp_path / "busy", class_map=cm, mode="simple")
+
+
+def test_slide_tiles_doc_example_runs(tmp_path, monkeypatch):
+    """The Python call in the "Training tiles" section of docs/slides.md runs as written."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "slides.md").read_text()
+    section = doc.split("## Training tiles", 1)[1]
+    (block,) = re.findall(r"```py\n(.*?)```", section, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {"__name__": "slides_tiles_doc"}
+    exec(compile(block, "slides.md[training tiles]", "exec"), ns)
+    assert ns["result"].num_tiles == {"train": 8, "val": 1}
+    meta = json.loads((tmp_path / "tiles" / "tiles.json").read_text())
+    assert meta["mpp"] == 1.0 and meta["holdout"] == {"ihc_small": [384, 0, 128, 512]}
