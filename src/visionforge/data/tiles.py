@@ -43,13 +43,16 @@ MODES = ("modern", "simple")
 FORMATS = ("png", "tif", "jpg")
 
 
-class ArrayImage:
-    """An in-memory array with :class:`~visionforge.data.lazy.LazyImage`'s window interface."""
+class ArrayImage(LazyImage):
+    """An in-memory array with :class:`~visionforge.data.lazy.LazyImage`'s window interface.
 
-    def __init__(self, array: np.ndarray, name: str = "array") -> None:
-        self._array = np.asarray(array)
-        if self._array.ndim == 3 and self._array.shape[2] == 1:
-            self._array = self._array[..., 0]
+    ``close()`` only drops this object's reference; the caller's array is untouched.
+    """
+
+    def __init__(self, array: np.ndarray, name: str = "array") -> None:  # no file to open
+        arr = np.asarray(array)
+        self._array = arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr
+        self._tf = None
         self.path = Path(name)
         self.height, self.width = (int(v) for v in self._array.shape[:2])
         self.channels = 1 if self._array.ndim == 2 else int(self._array.shape[2])
@@ -57,19 +60,6 @@ class ArrayImage:
         self.max_window_pixels = 0
         self.windows_read = 0
         self.mode = "array"
-
-    def read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
-        """The window clipped to the array, as a new array."""
-        y0, x0 = max(int(y), 0), max(int(x), 0)
-        y1, x1 = min(int(y) + int(h), self.height), min(int(x) + int(w), self.width)
-        if y1 <= y0 or x1 <= x0:
-            raise DataError(f"{self.path}: window ({y}, {x}, {h}, {w}) lies outside the image")
-        self.windows_read += 1
-        self.max_window_pixels = max(self.max_window_pixels, (y1 - y0) * (x1 - x0))
-        return np.array(self._array[y0:y1, x0:x1])
-
-    def close(self) -> None:
-        """Nothing to release (the caller owns the array)."""
 
 
 @dataclass
