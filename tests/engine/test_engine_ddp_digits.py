@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -77,7 +76,6 @@ def test_engine_digits_reaches_98_percent(tmp_path):
     tr, te = train_test_split(range(len(y)), test_size=0.2, stratify=digits.target, random_state=0)
     train = DataLoader(TensorDataset(x[tr], y[tr]), batch_size=32, shuffle=True)
     test = DataLoader(TensorDataset(x[te], y[te]), batch_size=256)
-    start = time.perf_counter()
     trainer = Trainer(
         DigitsCNN(),
         max_epochs=6,
@@ -93,7 +91,5 @@ def test_engine_digits_reaches_98_percent(tmp_path):
         class_names=[str(i) for i in range(10)],
     )
     trainer.train(train, test)
-    elapsed = time.perf_counter() - start
     acc = trainer.evaluate(test)["accuracy"]
-    assert acc >= 0.98, acc
-    assert elapsed < 60, f"training took {elapsed:.1f}s"
+    assert acc >= 0.98, acc  # time is measured in benchmarks/, never asserted in a test

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "explain": "visionforge.cli.explain_cmd",
     "serve": "visionforge.cli.serve_cmd",
     "segment-large": "visionforge.cli.segment_large_cmd",
+    "slides": "visionforge.cli.slides_cmd",
 }
 
 EXIT_USAGE = 2

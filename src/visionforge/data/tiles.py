@@ -13,8 +13,11 @@ Two modes:
   first, so no annotated region feeds both sides. Deterministic for a seed.
 
 Images and masks are read through :class:`~visionforge.data.lazy.LazyImage`
-windows, so peak memory follows the tile size, not the image size. Output:
-``out_dir/{train,val}/{images,masks}/*.png`` (``.tif`` for non-8-bit images) and
+windows, so peak memory follows the tile size, not the image size; a pair may also
+be given as in-memory arrays (wrapped in :class:`ArrayImage`, the same window
+interface), which is how :mod:`visionforge.slides.tiles` passes slide regions. Output:
+``out_dir/{train,val}/{images,masks}/*.png`` (``.tif`` for non-8-bit images; ``fmt=``
+picks ``png``/``tif``/``jpg`` for the images, masks stay lossless) and
 ``out_dir/tiles_report.json`` with pixel counts per class before and after.
 """
 
@@ -33,9 +36,30 @@ from visionforge.errors import ConfigError, DataError
 from visionforge.io import atomic_write_json
 from visionforge.progress import progress
 
-__all__ = ["TilingResult", "make_tiles", "class_pixel_counts"]
+__all__ = ["ArrayImage", "TilingResult", "make_tiles", "class_pixel_counts", "save_tile"]
 
 MODES = ("modern", "simple")
+#: image file formats for ``fmt=`` (masks are written lossless: PNG, or TIFF when ``fmt="tif"``)
+FORMATS = ("png", "tif", "jpg")
+
+
+class ArrayImage(LazyImage):
+    """An in-memory array with :class:`~visionforge.data.lazy.LazyImage`'s window interface.
+
+    ``close()`` only drops this object's reference; the caller's array is untouched.
+    """
+
+    def __init__(self, array: np.ndarray, name: str = "array") -> None:  # no file to open
+        arr = np.asarray(array)
+        self._array = arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr
+        self._tf = None
+        self.path = Path(name)
+        self.height, self.width = (int(v) for v in self._array.shape[:2])
+        self.channels = 1 if self._array.ndim == 2 else int(self._array.shape[2])
+        self.dtype = self._array.dtype
+        self.max_window_pixels = 0
+        self.windows_read = 0
+        self.mode = "array"
 
 
 @dataclass
@@ -85,11 +109,24 @@ def class_pixel_counts(mask: LazyImage, block: int = 1024) -> dict[int, int]:
     return dict(sorted(total.items()))
 
 
-def _save_tile(path_stem: Path, array: np.ndarray) -> None:
+def save_tile(path_stem: Path, array: np.ndarray, fmt: str | None = None) -> Path:
+    """Write one tile as ``path_stem`` + suffix and return the path.
+
+    ``fmt=None``: PNG for 8-bit images, TIFF otherwise; ``"png"``/``"tif"``/``"jpg"`` force
+    the format (JPEG only for 8-bit RGB/grey, quality 95, else PNG). Written to a temporary
+    name and renamed, so a tile appears whole.
+    """
     from PIL import Image
 
     path_stem.parent.mkdir(parents=True, exist_ok=True)
-    if array.dtype == np.uint8 and (array.ndim == 2 or array.shape[2] in (1, 3, 4)):
+    eight_bit = array.dtype == np.uint8 and (array.ndim == 2 or array.shape[2] in (1, 3, 4))
+    if fmt == "jpg" and eight_bit and (array.ndim == 2 or array.shape[2] in (1, 3)):
+        target = path_stem.with_suffix(".jpg")
+        tmp = target.with_name(f".{target.name}.tmp")
+        Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array).save(
+            tmp, format="JPEG", quality=95
+        )
+    elif eight_bit and fmt != "tif":
         target = path_stem.with_suffix(".png")
         tmp = target.with_name(f".{target.name}.tmp")
         Image.fromarray(
@@ -103,27 +140,41 @@ def _save_tile(path_stem: Path, array: np.ndarray) -> None:
         tifffile.imwrite(tmp, array)
     # rename makes each tile appear whole; an fsync per tile would dominate the run time
     os.replace(tmp, target)
+    return target
 
 
 def _write_pair(
-    split_dir: Path, name: str, image: np.ndarray, labels: np.ndarray, counts: dict[int, int]
+    split_dir: Path,
+    name: str,
+    image: np.ndarray,
+    labels: np.ndarray,
+    counts: dict[int, int],
+    fmt: str | None = None,
 ) -> None:
     """Save one tile and its mask under ``split_dir/{images,masks}`` and count its classes."""
-    _save_tile(split_dir / "images" / name, image)
-    _save_tile(
-        split_dir / "masks" / name, labels.astype(np.uint8 if labels.max() < 256 else np.uint16)
+    save_tile(split_dir / "images" / name, image, fmt)
+    save_tile(
+        split_dir / "masks" / name,
+        labels.astype(np.uint8 if labels.max() < 256 else np.uint16),
+        "tif" if fmt == "tif" else None,  # masks never go through JPEG
     )
     _add_counts(counts, labels)
 
 
-def _open_pairs(
-    pairs: Sequence[tuple[str | os.PathLike[str], str | os.PathLike[str]]],
-) -> list[tuple[LazyImage, LazyImage]]:
+def _window(item: Any, name: str) -> Any:
+    if isinstance(item, ArrayImage):
+        return item
+    if isinstance(item, np.ndarray):
+        return ArrayImage(item, name)
+    return LazyImage(item)
+
+
+def _open_pairs(pairs: Sequence[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
     if not pairs:
         raise DataError("make_tiles needs at least one (image, mask) pair")
     opened = []
-    for img_path, mask_path in pairs:
-        img, mask = LazyImage(img_path), LazyImage(mask_path)
+    for k, (img_src, mask_src) in enumerate(pairs):
+        img, mask = _window(img_src, f"array{k}"), _window(mask_src, f"array{k}_mask")
         if mask.channels != 1:
             raise DataError(f"{mask.path}: tiling needs a single-channel class-index mask")
         if (img.height, img.width) != (mask.height, mask.width):
@@ -136,7 +187,7 @@ def _open_pairs(
 
 
 def make_tiles(
-    pairs: Sequence[tuple[str | os.PathLike[str], str | os.PathLike[str]]],
+    pairs: Sequence[tuple[Any, Any]],
     out_dir: str | os.PathLike[str],
     mode: str = "modern",
     tile_size: int = 512,
@@ -151,8 +202,14 @@ def make_tiles(
     background_class: int = 0,
     fill_value: float = 0,
     max_pastes: int = 500,
+    fmt: str | None = None,
+    rotate: bool = True,
 ) -> TilingResult:
     """Cut ``(image, mask)`` pairs into training and validation tiles; see the module doc.
+
+    Each pair item is a file path, an in-memory array or an :class:`ArrayImage`.
+    ``fmt`` (``png``/``tif``/``jpg``) sets the image file format (default: PNG for 8-bit,
+    TIFF otherwise); ``rotate=False`` turns off the rotation of modern-mode pastes.
 
     ``num_tiles`` (modern mode) is the number of training canvases (validation gets
     ``val_fraction`` of that, at least one); by default about as many canvases as
@@ -160,6 +217,8 @@ def make_tiles(
     """
     if mode not in MODES:
         raise ConfigError(f"tiling mode {mode!r}; choose 'modern' or 'simple'")
+    if fmt is not None and fmt not in FORMATS:
+        raise ConfigError(f"fmt={fmt!r}: choose one of {', '.join(FORMATS)}")
     if tile_size < 8:
         raise ConfigError(f"tile_size must be >= 8, got {tile_size}")
     if not 0 <= val_fraction < 1:
@@ -176,13 +235,13 @@ def make_tiles(
             if not 0 <= overlap < tile_size:
                 raise ConfigError(f"overlap must be in [0, tile_size), got {overlap}")
             n, after = _simple(
-                opened, out, tile_size, overlap, min_fraction, unlabeled, val_fraction, rng
+                opened, out, tile_size, overlap, min_fraction, unlabeled, val_fraction, rng, fmt
             )
         else:
             if not 0 < fill_threshold <= 1:
                 raise ConfigError(f"fill_threshold must be in (0, 1], got {fill_threshold}")
             canvas = _CanvasSettings(
-                tile_size, fill_threshold, background_class, fill_value, max_pastes
+                tile_size, fill_threshold, background_class, fill_value, max_pastes, fmt, rotate
             )
             n, after = _modern(opened, out, canvas, unlabeled, val_fraction, num_tiles, rng)
         max_window = max(max(i.max_window_pixels, m.max_window_pixels) for i, m in opened)
@@ -204,7 +263,7 @@ def make_tiles(
             mask.close()
 
 
-def _simple(opened, out, size, overlap, min_fraction, unlabeled, val_fraction, rng):
+def _simple(opened, out, size, overlap, min_fraction, unlabeled, val_fraction, rng, fmt=None):
     stride = size - overlap
     counts: dict[str, dict[int, int]] = {"train": {}, "val": {}}
     n = {"train": 0, "val": 0}
@@ -221,7 +280,9 @@ def _simple(opened, out, size, overlap, min_fraction, unlabeled, val_fraction, r
                     continue
                 split = "val" if rng.random() < val_fraction else "train"
                 name = f"{k:03d}_{img.path.stem}_y{y}_x{x}"
-                _write_pair(out / split, name, img.read(y, x, size, size), m, counts[split])
+                _write_pair(
+                    out / split, name, img.read(y, x, size, size), m, counts[split], fmt
+                )
                 n[split] += 1
     if n["train"] + n["val"] == 0:
         raise DataError(
@@ -270,7 +331,7 @@ def _find_regions(opened, size, unlabeled) -> list[_Region]:
     return regions
 
 
-def _augment(img: np.ndarray, obj: np.ndarray, rng: np.random.Generator):
+def _augment(img: np.ndarray, obj: np.ndarray, rng: np.random.Generator, rotate: bool = True):
     """Rotate (5-degree steps), scale, hue-jitter and blur a region and its object mask."""
     import torch
     from torchvision.transforms import InterpolationMode
@@ -280,7 +341,7 @@ def _augment(img: np.ndarray, obj: np.ndarray, rng: np.random.Generator):
     scale_ref = float(np.iinfo(img.dtype).max) if np.issubdtype(img.dtype, np.integer) else 1.0
     t = t / scale_ref
     o = torch.from_numpy(obj.astype(np.uint8))[None]
-    angle = 5.0 * int(rng.integers(0, 72))
+    angle = 5.0 * int(rng.integers(0, 72)) if rotate else 0.0
     t = F.rotate(t, angle, InterpolationMode.BILINEAR, expand=True)
     o = F.rotate(o, angle, InterpolationMode.NEAREST, expand=True)
     s = float(rng.uniform(0.6, 0.95) if rng.random() < 0.5 else rng.uniform(1.1, 1.4))
@@ -306,6 +367,8 @@ class _CanvasSettings:
     background_class: int
     fill_value: float
     max_pastes: int
+    fmt: str | None = None
+    rotate: bool = True
 
 
 def _canvas(opened, pool, by_class, got, rng, settings: _CanvasSettings):
@@ -323,7 +386,7 @@ def _canvas(opened, pool, by_class, got, rng, settings: _CanvasSettings):
         if patch.ndim == 2:
             patch = patch[:, :, None]
         obj = mask.read(region.y, region.x, region.h, region.w) == cls
-        patch, obj = _augment(patch, obj, rng)
+        patch, obj = _augment(patch, obj, rng, settings.rotate)
         ph, pw = min(obj.shape[0], size), min(obj.shape[1], size)
         oy = int(rng.integers(0, obj.shape[0] - ph + 1))
         ox = int(rng.integers(0, obj.shape[1] - pw + 1))
@@ -367,5 +430,7 @@ def _modern(opened, out, settings: _CanvasSettings, unlabeled, val_fraction, num
         got = dict.fromkeys(sorted(by_class), 0)  # pasted pixels per class over the whole split
         for t in progress(range(n), f"{split} canvases"):
             canvas, labels = _canvas(opened, pool, by_class, got, rng, settings)
-            _write_pair(out / split, f"canvas_{t:05d}", canvas, labels, after[split])
+            _write_pair(
+                out / split, f"canvas_{t:05d}", canvas, labels, after[split], settings.fmt
+            )
     return counts, after
