@@ -154,6 +154,8 @@ class TrainSettings:
                           "(null = from the registry or the first batch)")
     preprocessing: Any = _s(None, "input contract recorded in model.json (null = the model's)")
     save_model: bool = _s(True, "write the model dir (model.safetensors + model.json)")
+    model_meta: Mapping[str, Any] | None = _s(
+        None, "extra facts recorded in model.json (e.g. slide_mpp of slide tiles)")
 
     def __post_init__(self) -> None:
         self.validate()

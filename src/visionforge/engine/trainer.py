@@ -436,6 +436,7 @@ class Trainer:
             input_size=self.input_size,
             preprocessing=self.settings.preprocessing,
             metrics=metrics,
+            extra=dict(self.settings.model_meta or {}) or None,
         )
         log_model_dir_artifact(loggers, self.model_dir)
 

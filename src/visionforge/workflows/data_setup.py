@@ -52,6 +52,8 @@ class PreparedData:
     preprocessing: dict[str, Any]
     summary: dict[str, Any] = field(default_factory=dict)
     datamodule: Any = None
+    #: extra facts for model.json (e.g. ``slide_mpp`` of slide tiles)
+    model_meta: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_kind(dc: Any) -> str:
@@ -182,9 +184,30 @@ def prepare_data(dc: Any, run_dir: Path | None, image_size: int | None = None,
     if dm.train_set is None or len(dm.train_set) == 0:
         raise DataError(f"data.kind={kind}: no training samples found under {dc.root}")
     input_size = _input_size(dm.task, dm.train_set)
+    class_names, model_meta = _slide_tiles_facts(dc, list(dm.class_names))
     return PreparedData(
         kind=kind, task=dm.task, train=dm.train_set, val=dm.val_set, test=dm.test_set,
-        class_names=list(dm.class_names), in_chans=input_size[0], input_size=input_size,
+        class_names=class_names, in_chans=input_size[0], input_size=input_size,
         preprocessing=contract.with_size(input_size).to_dict(), summary=dm.summary(),
-        datamodule=dm,
+        datamodule=dm, model_meta=model_meta,
     )
+
+
+def _slide_tiles_facts(dc: Any, class_names: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Class names and model.json facts of a ``visionforge slides tiles`` folder.
+
+    Its ``tiles.json`` records the working resolution the tiles were cut at; the model must
+    see slides at that resolution, so ``slides segment`` reads ``slide_mpp`` from model.json.
+    """
+    from visionforge.io import read_json
+
+    tiles_json = Path(dc.root).expanduser() / "tiles.json" if dc.root else None
+    if tiles_json is None or not tiles_json.is_file():
+        return class_names, {}
+    facts = read_json(tiles_json)
+    names = [str(n) for n in facts.get("class_names") or []]
+    meta = {"slide_mpp": facts.get("mpp"), "slide_downsample": facts.get("downsample"),
+            "class_colors": facts.get("class_colors"), "tiles": str(tiles_json.parent)}
+    if names and len(names) >= len(class_names):
+        class_names = names
+    return class_names, {k: v for k, v in meta.items() if v is not None}

@@ -48,6 +48,7 @@ def build_trainer_kwargs(cfg: Any, run_dir: Path, data: Any) -> dict[str, Any]:
     settings = settings_from_config(
         cfg, output_dir=run_dir, class_names=data.class_names, task=data.task,
         preprocessing=data.preprocessing, class_weights=class_weights,
+        model_meta=data.model_meta or None,
     )
     return {"settings": settings}
 
