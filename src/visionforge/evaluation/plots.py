@@ -22,6 +22,7 @@ __all__ = [
     "display_image",
     "class_colors",
     "plot_training_curves",
+    "best_epoch",
     "plot_confusion_matrix",
     "plot_roc_curves",
     "plot_per_class_iou",
@@ -116,8 +117,45 @@ def _undo_contract(hwc: np.ndarray, contract: Any) -> np.ndarray | None:
     return (x - lo) / (hi - lo) if hi != lo else None
 
 
+def best_epoch(history: Mapping[str, Any]) -> int | None:
+    """The 1-based epoch of the best validation result (``None`` without validation).
+
+    The monitored value is ``history["best"]``'s ``best_<monitor>`` key when present
+    (``val_loss`` otherwise); losses are minimised, other metrics maximised.
+    """
+    monitor = "val_loss"
+    for key in (history.get("best") or {}) if isinstance(history.get("best"), Mapping) else ():
+        if key.startswith("best_"):
+            monitor = key[5:]
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    values = (
+        history.get("val_loss") if name == "loss" else (history.get("val_metrics") or {}).get(name)
+    )
+    vals = [math.nan if v is None else float(v) for v in (values or [])]
+    if not vals or all(math.isnan(v) for v in vals):
+        return None
+    arr = np.asarray(vals)
+    idx = int(np.nanargmin(arr) if "loss" in name else np.nanargmax(arr))
+    epochs = history.get("val_epoch") or []
+    return int(epochs[idx]) + 1 if len(epochs) == len(vals) else idx + 1
+
+
+def _curve_x(label: str, n: int, history: Mapping[str, Any]) -> list[int]:
+    """1-based epochs of a series: validation series follow ``val_epoch`` (validation may
+    not run every epoch), per-epoch series count from 1."""
+    epochs = history.get("val_epoch") or []
+    if label.startswith("val_") and len(epochs) == n:
+        return [int(e) + 1 for e in epochs]
+    return list(range(1, n + 1))
+
+
 def plot_training_curves(history: Mapping[str, Any], path: PathLike) -> Path:
-    """Loss (train/val), each validation metric and the learning rate per epoch."""
+    """Loss (train/val), each validation metric and the learning rate per epoch.
+
+    Epoch ticks are integers; the best epoch (see :func:`best_epoch`) is marked on every panel.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     panels: list[tuple[str, dict[str, Sequence[float]]]] = []
     loss = {k: history[k] for k in ("train_loss", "val_loss") if history.get(k)}
     if loss:
@@ -132,6 +170,7 @@ def plot_training_curves(history: Mapping[str, Any], path: PathLike) -> Path:
         panels.append(("learning rate", {"lr": history["lr"]}))
     if not panels:
         raise ValueError("history has no train_loss, val_loss, val_metrics or lr values to plot")
+    best = best_epoch(history)
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig = _figure((4.2 * ncols, 3.2 * nrows))
@@ -139,9 +178,12 @@ def plot_training_curves(history: Mapping[str, Any], path: PathLike) -> Path:
     for ax, (title, series) in zip(axes, panels):
         for label, values in series.items():
             vals = [float("nan") if v is None else float(v) for v in values]
-            ax.plot(range(1, len(vals) + 1), vals, marker="o", ms=3, label=label)
+            ax.plot(_curve_x(label, len(vals), history), vals, marker="o", ms=3, label=label)
+        if best is not None:
+            ax.axvline(best, color="tab:red", ls="--", lw=1, label=f"best epoch {best}")
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if title == "learning rate" and all(v and v > 0 for v in series["lr"]):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
