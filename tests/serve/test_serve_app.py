@@ -106,7 +106,7 @@ def test_predict_endpoints(client):
         "2.png",
     ]
     assert (
-        client.post("/predict", files={"file": ("a.png", png)}).status_code == 400
+        client.post("/predict", files={"file": ("a.png", png)}).status_code == 409
     )  # 2 models: which?
 
 
@@ -123,7 +123,7 @@ def test_segment_png_and_json(client):
     assert list(j["class_fractions"].values()) == pytest.approx(counts.tolist())
     p = client.post("/predict?model=tissue", files={"file": ("s.png", png)}).json()
     assert p["class_fractions"] and p["height"] == 30
-    assert client.post("/segment?model=digits", files={"file": ("s.png", png)}).status_code == 400
+    assert client.post("/segment?model=digits", files={"file": ("s.png", png)}).status_code == 409
 
 
 @pytest.mark.parametrize(

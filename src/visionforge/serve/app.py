@@ -45,6 +45,11 @@ INPUT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {**_ERR, "description": "corrupt or unusable image"},
     401: {**_ERR, "description": "missing or wrong API key"},
     404: {**_ERR, "description": "unknown model or version"},
+    409: {
+        **_ERR,
+        "description": "several models are served and none was chosen (?model=), "
+        "or the model cannot do this (segmenting with a classifier)",
+    },
     413: {**_ERR, "description": "upload or image too large"},
     415: {**_ERR, "description": "not a supported image type"},
 }

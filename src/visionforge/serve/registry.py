@@ -120,8 +120,8 @@ class ModelStore:
 
         if name is None:
             if len(self._models) != 1:
-                raise HTTPException(
-                    400,
+                raise HTTPException(  # 409: a valid request the server's state makes ambiguous
+                    409,
                     f"several models are served; choose one with ?model= ({', '.join(self.names())})",
                 )
             name = self.names()[0]
