@@ -225,3 +225,28 @@ def test_training_curves_integer_epochs_and_best_epoch(tmp_path, monkeypatch):
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ax.get_title()
         assert any(line.get_label() == "best epoch 2" for line in ax.get_lines())
+
+
+def test_explanation_figure_original_beside_overlays_with_colour_bar(tmp_path, monkeypatch):
+    captured = {}
+    real_save = plots.save_figure
+    monkeypatch.setattr(
+        plots,
+        "save_figure",
+        lambda fig, path: captured.setdefault("fig", fig) and real_save(fig, path),
+    )
+    rng = np.random.default_rng(0)
+    heat = {"grad_cam": rng.random((8, 8)), "saliency": rng.random((32, 32))}
+    out = plots.plot_explanation(rng.random((3, 32, 32)), heat, tmp_path / "e.png", title="x")
+    fig = captured["fig"]
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["original", "grad cam", "saliency"]
+    assert any("attribution" in ax.get_ylabel() for ax in fig.axes)  # the colour bar
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.size[0] >= 800 and im.size[1] >= 300  # readable, not the 32 px overlay
+    # an explain-only report has no empty sections
+    html = render_report(tmp_path / "r.html", explanations=[out]).read_text()
+    for empty in ("summary", "training-curves", "metrics", "dataset", "runtimes", "config"):
+        assert f'id="{empty}"' not in html, empty

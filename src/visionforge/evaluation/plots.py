@@ -30,6 +30,7 @@ __all__ = [
     "plot_segmentation_samples",
     "plot_event_probabilities",
     "plot_threshold_sweep",
+    "plot_explanation",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -476,4 +477,54 @@ def plot_threshold_sweep(sweep: Sequence[Mapping[str, Any]], path: PathLike) -> 
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_explanation(
+    image: Any,
+    heatmaps: Mapping[str, Any],
+    path: PathLike,
+    *,
+    title: str | None = None,
+    alpha: float = 0.5,
+) -> Path:
+    """The original image beside each method's heatmap overlay, at a readable size, with a
+    colour bar (attribution 0 = low, 1 = high) so colours can be read as values."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    if not heatmaps:
+        raise ValueError("no heatmaps to plot")
+    img = np.clip(display_image(image), 0, 1)
+    n = len(heatmaps) + 1
+    fig = _figure((3.2 * n + 0.8, 3.6))
+    axes = np.atleast_1d(fig.subplots(1, n))
+    axes[0].imshow(img)
+    axes[0].set_title("original", fontsize=10)
+    cmap = colormaps["jet"]
+    for ax, (name, heat) in zip(axes[1:], heatmaps.items()):
+        h = np.asarray(heat.cpu() if hasattr(heat, "cpu") else heat, dtype=np.float64)
+        span = np.nanmax(h) - np.nanmin(h) if h.size else 0.0
+        h = (h - np.nanmin(h)) / span if span > 0 else np.zeros_like(h)
+        ax.imshow(img)
+        ax.imshow(
+            h,
+            cmap=cmap,
+            alpha=alpha,
+            vmin=0,
+            vmax=1,
+            extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5),
+        )
+        ax.set_title(name.replace("_", " "), fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    fig.colorbar(
+        ScalarMappable(Normalize(0, 1), cmap),
+        ax=list(axes),
+        shrink=0.8,
+        label="attribution (normalised)",
+    )
+    if title:
+        fig.suptitle(title, fontsize=11)
     return save_figure(fig, path)

@@ -551,7 +551,10 @@ def build_run_report(
             pass  # a history without any series: nothing to draw
     figures = sorted(plots_dir.glob("*.png")) if plots_dir.is_dir() else []
     explanations = (
-        sorted((rd / "explanations").glob("*.png")) if (rd / "explanations").is_dir() else []
+        sorted((rd / "explanations" / "figures").glob("*.png"))
+        or sorted((rd / "explanations").glob("*.png"))
+        if (rd / "explanations").is_dir()
+        else []
     )
     cfg = config if config is not None else _read_config(rd)
     if cfg is None and model_meta:

@@ -41,11 +41,11 @@ details { margin: .6em 0; } summary { cursor: pointer; font-weight: 600; }
 {% if warnings %}<div class="warn" id="warnings" role="alert"><div>Warning</div><ul>
 {% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul></div>{% endif %}
 
-<section id="summary"><h2>Summary</h2>
+{% if verdict or headline %}<section id="summary"><h2>Summary</h2>
 {% if verdict %}<p class="verdict">{{ verdict }}</p>{% endif %}
 {% if headline %}<div class="cards">{% for k, v in headline %}<div class="card"><div class="v">{{ v }}</div><div class="k">{{ k }}</div></div>{% endfor %}</div>
-{% elif not verdict %}<p class="muted">no metrics recorded</p>{% endif %}
-</section>
+{% endif %}
+</section>{% endif %}
 
 {% if training_figures %}<section id="training-curves"><h2>Training curves</h2>
 {{ figures(training_figures) }}
