@@ -340,6 +340,28 @@ def _embed(paths: Sequence[PathLike]) -> list[dict[str, str]]:
     return out
 
 
+def _groups_and_runtimes(
+    figures: Sequence[PathLike],
+    explanations: Sequence[PathLike],
+    metrics: Mapping[str, Any] | None,
+    runtimes: Mapping[str, Any] | None,
+) -> tuple[dict[str, list[PathLike]], list[tuple[str, str]]]:
+    """Figures by report section, and the runtime rows (the run's and the evaluation's)."""
+    groups: dict[str, list[PathLike]] = {
+        "training": [],
+        "confusion": [],
+        "samples": [],
+        "metrics": [],
+        "explanations": list(explanations),
+    }
+    for f in figures:
+        groups[classify_figure(f)].append(f)
+    runtime_rows = _flatten(dict(runtimes or {}))
+    if metrics and isinstance(metrics.get("runtime"), Mapping):
+        runtime_rows += _flatten({"evaluation": metrics["runtime"]})
+    return groups, runtime_rows
+
+
 def render_report(
     path: PathLike,
     *,
@@ -367,26 +389,13 @@ def render_report(
         explanations: PNG overlays for the explanations section.
         runtimes: named durations (seconds) or throughputs.
         versions: library versions (default: :func:`collect_versions`).
-        history: the training history (for the verdict's best epoch).
-        class_names: the run's class names, used where ``metrics`` only holds ``0, 1, ...``.
-
-    The page opens on warnings (``metrics["warnings"]``), headline metrics and a verdict;
-    the configuration comes last, collapsed, holding only the keys of the run's task.
+        history: the training history (the verdict's best epoch); class_names: the run's
+            names, used where ``metrics`` only holds ``0, 1, ...``.
+    Warnings, headline metrics and a verdict come first; the task's config last, collapsed.
     """
     import jinja2
 
-    groups: dict[str, list[PathLike]] = {
-        "training": [],
-        "confusion": [],
-        "samples": [],
-        "metrics": [],
-        "explanations": list(explanations),
-    }
-    for f in figures:
-        groups[classify_figure(f)].append(f)
-    runtime_rows = _flatten(dict(runtimes or {}))
-    if metrics and isinstance(metrics.get("runtime"), Mapping):
-        runtime_rows += _flatten({"evaluation": metrics["runtime"]})
+    groups, runtime_rows = _groups_and_runtimes(figures, explanations, metrics, runtimes)
     task = (metrics or {}).get("task") or (
         config.get("task") if isinstance(config, Mapping) else None
     )
@@ -516,6 +525,14 @@ def _read_config(run_dir: Path) -> Mapping[str, Any] | str | None:
     return None
 
 
+def _explanation_notes(rd: Path) -> list[str]:
+    """Notes of ``explanations/explanations.json``: methods that were skipped, and why."""
+    if not (rd / "explanations" / "explanations.json").is_file():
+        return []
+    info = read_json(rd / "explanations" / "explanations.json")
+    return [f"{m}: skipped ({why})" for m, why in (info.get("skipped") or {}).items()]
+
+
 def build_run_report(
     run_dir: PathLike,
     *,
@@ -575,11 +592,7 @@ def build_run_report(
         }
     if not metrics and model_meta and model_meta.get("metrics"):
         metrics = model_meta["metrics"]
-    notes = []
-    if (rd / "explanations" / "explanations.json").is_file():
-        info = read_json(rd / "explanations" / "explanations.json")
-        for method, reason in (info.get("skipped") or {}).items():
-            notes.append(f"{method}: skipped ({reason})")
+    notes = _explanation_notes(rd)
     task = (metrics or {}).get("task") or (model_meta or {}).get("task")
     names = class_names_for(
         task, (model_meta or {}).get("class_names"), (metrics or {}).get("class_names")
