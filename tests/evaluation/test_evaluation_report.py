@@ -148,3 +148,105 @@ def test_plots_written_and_non_empty(tmp_path):
         assert f.read_bytes()[:8] == PNG and f.stat().st_size > 2000
     with pytest.raises(ValueError, match="history"):
         plots.plot_training_curves({}, tmp_path / "none.png")
+
+
+SEG_METRICS = {
+    "split": "test",
+    "task": "segmentation",
+    "pixel_accuracy": 0.03,
+    "mean_iou": 0.01,
+    "per_class_iou": [0.03, 0.0, 0.0],
+    "support": [3, 60, 37],
+    "class_names": ["0", "1", "2"],
+    "confusion_matrix": [[3, 0, 0], [60, 0, 0], [37, 0, 0]],
+    "warnings": ["collapsed: predicts class 0 for every pixel"],
+}
+CONFIG = {
+    "task": "segmentation",
+    "model": {"name": "unet"},
+    "data": {"root": "/d", "window": 750, "step": 125, "image_size": 64, "masks_dir": "m"},
+}
+
+
+def _seg_run(tmp_path, names):
+    rd = tmp_path / "segrun"
+    (rd / "model").mkdir(parents=True)
+    (rd / "metrics.json").write_text(json.dumps(SEG_METRICS))
+    (rd / "history.json").write_text(json.dumps(HISTORY))
+    meta = {"name": "unet", "task": "segmentation", "class_names": names}
+    (rd / "model" / "model.json").write_text(json.dumps(meta))
+    return rd
+
+
+def test_report_order_warnings_verdict_and_collapsed_task_config(tmp_path):
+    rd = _seg_run(tmp_path, ["bg", "tumour", "stroma"])
+    html = build_run_report(rd, config=CONFIG).read_text(encoding="utf-8")
+    body = html.split("<body>")[1]
+    # warnings first, then the summary; the config last and inside <details>
+    assert body.index("collapsed: predicts class 0") < body.index('id="summary"')
+    order = [body.index(f'id="{s}"') for s in ("summary", "training-curves", "metrics", "config")]
+    assert order == sorted(order)
+    config_part = body[body.index('id="config"') :]
+    assert config_part.index("<details>") < config_part.index("data.root")
+    assert "data.window" not in body and "data.step" not in body  # signal keys, image run
+    assert "data.masks_dir" in body
+    parsed = _parse(rd / "report.html")
+    text = " ".join(parsed.text)
+    assert "NOT better than always predicting the most common class (0.600)" in text
+    assert "best epoch 3 of 3" in text  # val_loss is lowest in the last epoch
+    rows = [t.strip() for t in parsed.text if t.strip()]
+    assert {"bg", "tumour", "stroma"} <= set(rows)  # per-class rows named, not 0/1/2
+
+
+def test_report_segmentation_index_names_are_labelled(tmp_path):
+    rd = _seg_run(tmp_path, ["0", "1", "2"])
+    rows = [t.strip() for t in _parse(build_run_report(rd)).text]
+    assert "0 background" in rows and "2 class 2" in rows and "1" not in rows
+
+
+def test_report_of_a_signal_run_keeps_signal_keys(tmp_path):
+    cfg = {**CONFIG, "task": "signal"}
+    out = render_report(tmp_path / "r.html", config=cfg, metrics={"task": "signal", "f1": 0.5})
+    html = out.read_text()
+    assert "data.window" in html and "data.masks_dir" not in html
+    assert 'id="dataset"' not in html and 'id="sample-predictions"' not in html  # no empty sections
+
+
+def test_training_curves_integer_epochs_and_best_epoch(tmp_path, monkeypatch):
+    captured = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: captured.setdefault("fig", fig))
+    hist = {**HISTORY, "val_loss": [1.1, 0.5, 0.6], "val_epoch": [0, 1, 2]}
+    assert plots.best_epoch(hist) == 2
+    assert plots.best_epoch({**hist, "best": {"best_val_accuracy": 0.7}}) == 3
+    plots.plot_training_curves(hist, tmp_path / "c.png")
+    fig = captured["fig"]
+    fig.canvas.draw()
+    for ax in [a for a in fig.axes if a.get_visible()]:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ax.get_title()
+        assert any(line.get_label() == "best epoch 2" for line in ax.get_lines())
+
+
+def test_explanation_figure_original_beside_overlays_with_colour_bar(tmp_path, monkeypatch):
+    captured = {}
+    real_save = plots.save_figure
+    monkeypatch.setattr(
+        plots,
+        "save_figure",
+        lambda fig, path: captured.setdefault("fig", fig) and real_save(fig, path),
+    )
+    rng = np.random.default_rng(0)
+    heat = {"grad_cam": rng.random((8, 8)), "saliency": rng.random((32, 32))}
+    out = plots.plot_explanation(rng.random((3, 32, 32)), heat, tmp_path / "e.png", title="x")
+    fig = captured["fig"]
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["original", "grad cam", "saliency"]
+    assert any("attribution" in ax.get_ylabel() for ax in fig.axes)  # the colour bar
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.size[0] >= 800 and im.size[1] >= 300  # readable, not the 32 px overlay
+    # an explain-only report has no empty sections
+    html = render_report(tmp_path / "r.html", explanations=[out]).read_text()
+    for empty in ("summary", "training-curves", "metrics", "dataset", "runtimes", "config"):
+        assert f'id="{empty}"' not in html, empty

@@ -106,7 +106,7 @@ def test_predict_endpoints(client):
         "2.png",
     ]
     assert (
-        client.post("/predict", files={"file": ("a.png", png)}).status_code == 400
+        client.post("/predict", files={"file": ("a.png", png)}).status_code == 409
     )  # 2 models: which?
 
 
@@ -123,7 +123,7 @@ def test_segment_png_and_json(client):
     assert list(j["class_fractions"].values()) == pytest.approx(counts.tolist())
     p = client.post("/predict?model=tissue", files={"file": ("s.png", png)}).json()
     assert p["class_fractions"] and p["height"] == 30
-    assert client.post("/segment?model=digits", files={"file": ("s.png", png)}).status_code == 400
+    assert client.post("/segment?model=digits", files={"file": ("s.png", png)}).status_code == 409
 
 
 @pytest.mark.parametrize(
@@ -247,3 +247,34 @@ def test_server_lists_defaults_for_old_model_json(tmp_path, tiny_models):
     assert info["input_layout"] == "NCHW"
     assert info["preprocessing"]["channel_order"] == "RGB"
     assert info["preprocessing"]["interpolation"] == "bilinear"
+
+
+def test_classification_reply_omits_segmentation_fields(client):
+    r = client.post("/predict?model=digits", files={"file": ("a.png", _png(), "image/png")})
+    body = r.json()
+    assert r.status_code == 200 and "top_class" in body
+    assert not {"height", "width", "class_fractions"} & set(body)
+    rb = client.post("/predict/batch?model=digits", files=[("files", ("a.png", _png()))])
+    assert not {"height", "width", "class_fractions"} & set(rb.json()["results"][0])
+
+
+def test_model_named_after_its_run(tmp_path, classifier_dir):
+    import json
+    import shutil
+
+    run_model = tmp_path / "runs" / "classification" / "flowers" / "model"
+    shutil.copytree(classifier_dir, run_model, ignore=shutil.ignore_patterns(".cache"))
+    named = tmp_path / "other" / "model"
+    shutil.copytree(classifier_dir, named, ignore=shutil.ignore_patterns(".cache"))
+    meta = json.loads((named / "model.json").read_text())
+    (named / "model.json").write_text(json.dumps({**meta, "run_name": "petals"}))
+    app = create_app([run_model, named], backend="torch")
+    assert TestClient(app).get("/health").json()["models"] == ["flowers", "petals"]
+
+
+def test_openapi_declares_image_media_types(client):
+    spec = client.get("/openapi.json").json()
+    for path, field in (("/predict", "file"), ("/predict/batch", "files"), ("/segment", "file")):
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]
+        types = {t.strip() for t in body["encoding"][field]["contentType"].split(",")}
+        assert {"image/png", "image/jpeg", "image/tiff"} <= types, path

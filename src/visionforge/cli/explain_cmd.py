@@ -92,12 +92,25 @@ def _explain_images(
             "overlays": {},
             "skipped": result["skipped"],
         }
-        for name, heat in heatmaps(result).items():
+        maps = {name: heat[0].cpu() for name, heat in heatmaps(result).items()}
+        for name, heat in maps.items():
             path = save_overlay(
-                opts["out"] / f"{f.stem}_{name}.png", img, heat[0].cpu(), alpha=opts["alpha"]
+                opts["out"] / f"{f.stem}_{name}.png", img, heat, alpha=opts["alpha"]
             )
             rec["overlays"][name] = str(path)
-            overlays.append(path)
+        if maps:  # the report shows the original beside each overlay, with a colour bar
+            from visionforge.evaluation.plots import plot_explanation
+
+            rec["figure"] = str(
+                plot_explanation(
+                    img,
+                    maps,
+                    opts["out"] / "figures" / f"{f.stem}_explained.png",
+                    title=f"{f.name}: class {rec['target_name']}",
+                    alpha=opts["alpha"],
+                )
+            )
+            overlays.append(Path(rec["figure"]))
         records.append(rec)
     return records, overlays
 

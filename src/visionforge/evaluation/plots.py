@@ -22,6 +22,7 @@ __all__ = [
     "display_image",
     "class_colors",
     "plot_training_curves",
+    "best_epoch",
     "plot_confusion_matrix",
     "plot_roc_curves",
     "plot_per_class_iou",
@@ -29,6 +30,7 @@ __all__ = [
     "plot_segmentation_samples",
     "plot_event_probabilities",
     "plot_threshold_sweep",
+    "plot_explanation",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -116,8 +118,45 @@ def _undo_contract(hwc: np.ndarray, contract: Any) -> np.ndarray | None:
     return (x - lo) / (hi - lo) if hi != lo else None
 
 
+def best_epoch(history: Mapping[str, Any]) -> int | None:
+    """The 1-based epoch of the best validation result (``None`` without validation).
+
+    The monitored value is ``history["best"]``'s ``best_<monitor>`` key when present
+    (``val_loss`` otherwise); losses are minimised, other metrics maximised.
+    """
+    monitor = "val_loss"
+    for key in (history.get("best") or {}) if isinstance(history.get("best"), Mapping) else ():
+        if key.startswith("best_"):
+            monitor = key[5:]
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    values = (
+        history.get("val_loss") if name == "loss" else (history.get("val_metrics") or {}).get(name)
+    )
+    vals = [math.nan if v is None else float(v) for v in (values or [])]
+    if not vals or all(math.isnan(v) for v in vals):
+        return None
+    arr = np.asarray(vals)
+    idx = int(np.nanargmin(arr) if "loss" in name else np.nanargmax(arr))
+    epochs = history.get("val_epoch") or []
+    return int(epochs[idx]) + 1 if len(epochs) == len(vals) else idx + 1
+
+
+def _curve_x(label: str, n: int, history: Mapping[str, Any]) -> list[int]:
+    """1-based epochs of a series: validation series follow ``val_epoch`` (validation may
+    not run every epoch), per-epoch series count from 1."""
+    epochs = history.get("val_epoch") or []
+    if label.startswith("val_") and len(epochs) == n:
+        return [int(e) + 1 for e in epochs]
+    return list(range(1, n + 1))
+
+
 def plot_training_curves(history: Mapping[str, Any], path: PathLike) -> Path:
-    """Loss (train/val), each validation metric and the learning rate per epoch."""
+    """Loss (train/val), each validation metric and the learning rate per epoch.
+
+    Epoch ticks are integers; the best epoch (see :func:`best_epoch`) is marked on every panel.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     panels: list[tuple[str, dict[str, Sequence[float]]]] = []
     loss = {k: history[k] for k in ("train_loss", "val_loss") if history.get(k)}
     if loss:
@@ -132,6 +171,7 @@ def plot_training_curves(history: Mapping[str, Any], path: PathLike) -> Path:
         panels.append(("learning rate", {"lr": history["lr"]}))
     if not panels:
         raise ValueError("history has no train_loss, val_loss, val_metrics or lr values to plot")
+    best = best_epoch(history)
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig = _figure((4.2 * ncols, 3.2 * nrows))
@@ -139,9 +179,12 @@ def plot_training_curves(history: Mapping[str, Any], path: PathLike) -> Path:
     for ax, (title, series) in zip(axes, panels):
         for label, values in series.items():
             vals = [float("nan") if v is None else float(v) for v in values]
-            ax.plot(range(1, len(vals) + 1), vals, marker="o", ms=3, label=label)
+            ax.plot(_curve_x(label, len(vals), history), vals, marker="o", ms=3, label=label)
+        if best is not None:
+            ax.axvline(best, color="tab:red", ls="--", lw=1, label=f"best epoch {best}")
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if title == "learning rate" and all(v and v > 0 for v in series["lr"]):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
@@ -434,4 +477,54 @@ def plot_threshold_sweep(sweep: Sequence[Mapping[str, Any]], path: PathLike) -> 
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_explanation(
+    image: Any,
+    heatmaps: Mapping[str, Any],
+    path: PathLike,
+    *,
+    title: str | None = None,
+    alpha: float = 0.5,
+) -> Path:
+    """The original image beside each method's heatmap overlay, at a readable size, with a
+    colour bar (attribution 0 = low, 1 = high) so colours can be read as values."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    if not heatmaps:
+        raise ValueError("no heatmaps to plot")
+    img = np.clip(display_image(image), 0, 1)
+    n = len(heatmaps) + 1
+    fig = _figure((3.2 * n + 0.8, 3.6))
+    axes = np.atleast_1d(fig.subplots(1, n))
+    axes[0].imshow(img)
+    axes[0].set_title("original", fontsize=10)
+    cmap = colormaps["jet"]
+    for ax, (name, heat) in zip(axes[1:], heatmaps.items()):
+        h = np.asarray(heat.cpu() if hasattr(heat, "cpu") else heat, dtype=np.float64)
+        span = np.nanmax(h) - np.nanmin(h) if h.size else 0.0
+        h = (h - np.nanmin(h)) / span if span > 0 else np.zeros_like(h)
+        ax.imshow(img)
+        ax.imshow(
+            h,
+            cmap=cmap,
+            alpha=alpha,
+            vmin=0,
+            vmax=1,
+            extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5),
+        )
+        ax.set_title(name.replace("_", " "), fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    fig.colorbar(
+        ScalarMappable(Normalize(0, 1), cmap),
+        ax=list(axes),
+        shrink=0.8,
+        label="attribution (normalised)",
+    )
+    if title:
+        fig.suptitle(title, fontsize=11)
     return save_figure(fig, path)

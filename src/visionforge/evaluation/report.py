@@ -23,14 +23,15 @@ __all__ = ["render_report", "build_run_report", "collect_versions", "SECTIONS", 
 
 PathLike = str | os.PathLike[str]
 SECTIONS = (
-    "config",
-    "dataset",
+    "summary",
     "training-curves",
-    "metrics",
     "confusion-matrix",
+    "metrics",
     "sample-predictions",
     "explanations",
+    "dataset",
     "runtimes",
+    "config",
     "versions",
 )
 _VERSION_PACKAGES = (
@@ -74,9 +75,9 @@ def classify_figure(path: PathLike) -> str:
     name = Path(path).stem.lower()
     if name.startswith(("training_curves", "history", "loss")):
         return "training"
-    if name.startswith("confusion_matrix"):
+    if name.startswith(("confusion_matrix", "roc")):
         return "confusion"
-    if name.startswith(("sample", "prediction")):
+    if name.startswith(("sample", "prediction", "full_image")):
         return "samples"
     if Path(path).parent.name == "explanations" or name.startswith("explain"):
         return "explanations"
@@ -102,7 +103,9 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
-def _metric_block(title: str, m: Mapping[str, Any]) -> dict[str, Any]:
+def _metric_block(
+    title: str, m: Mapping[str, Any], class_names: Sequence[str] | None = None
+) -> dict[str, Any]:
     skip = {
         "per_class",
         "confusion_matrix",
@@ -114,12 +117,16 @@ def _metric_block(title: str, m: Mapping[str, Any]) -> dict[str, Any]:
         "runtime",
         "classification",
         "segmentation",
+        "warnings",
+        "collapsed",
     }
     scalars = [
         (k, _fmt(v)) for k, v in m.items() if k not in skip and not isinstance(v, Mapping | list)
     ]
     block: dict[str, Any] = {"title": title, "scalars": scalars, "per_class": None, "sweep": None}
-    names = m.get("class_names")
+    names = class_names_for(m.get("task") or title, m.get("class_names")) or class_names
+    if class_names and (not names or _is_index_names(m.get("class_names") or [])):
+        names = list(class_names)
     per = dict(m.get("per_class") or {})
     for key, col in (("per_class_iou", "iou"), ("per_class_dice", "dice"), ("support", "support")):
         if isinstance(m.get(key), list):
@@ -156,17 +163,166 @@ def _metric_block(title: str, m: Mapping[str, Any]) -> dict[str, Any]:
     return block
 
 
-def _metric_blocks(metrics: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def _metric_blocks(
+    metrics: Mapping[str, Any] | None, class_names: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     if not metrics:
         return []
     blocks = []
-    top = {k: v for k, v in metrics.items() if k not in ("classification", "segmentation")}
+    top = {
+        k: v
+        for k, v in metrics.items()
+        if k not in ("classification", "segmentation", "warnings", "collapsed")
+    }
     if any(k not in ("task", "runtime") for k in top):
-        blocks.append(_metric_block(f"{metrics.get('task', 'evaluation')}", top))
+        blocks.append(_metric_block(f"{metrics.get('task', 'evaluation')}", top, class_names))
     for head in ("classification", "segmentation"):
         if isinstance(metrics.get(head), Mapping):
             blocks.append(_metric_block(head, metrics[head]))
     return blocks
+
+
+_HEADLINE = {
+    "classification": ("accuracy", "f1_macro", "roc_auc_macro", "num_samples"),
+    "segmentation": ("mean_iou", "mean_dice", "pixel_accuracy", "num_samples"),
+    "signal": ("accuracy", "f1_macro", "roc_auc_macro", "num_samples"),
+}
+# Config keys that only mean something for some tasks (dotted paths of the resolved config).
+_TASK_KEYS = {
+    "data.window": {"signal"},
+    "data.step": {"signal"},
+    "data.images_dir": {"segmentation", "multitask"},
+    "data.masks_dir": {"segmentation", "multitask"},
+    "data.augment": {"classification", "segmentation", "multitask"},
+    "data.channels": {"classification", "segmentation", "multitask"},
+    "data.image_size": {"classification", "segmentation", "multitask"},
+    "data.on_bad_image": {"classification", "segmentation", "multitask"},
+    "loss.label_smoothing": {"classification", "signal", "multitask"},
+}
+
+
+def _is_index_names(names: Sequence[Any]) -> bool:
+    return [str(n) for n in names] == [str(i) for i in range(len(names))]
+
+
+def class_names_for(task: str | None, *candidates: Sequence[Any] | None) -> list[str] | None:
+    """The first real class-name list among ``candidates`` (model.json, metrics, dataset).
+
+    Lists that are only ``0, 1, 2, ...`` lose to real names; when nothing better exists a
+    segmentation run labels class 0 as background (the mask convention) and the others
+    ``class N``, so tables never show a bare ``0/1/2``.
+    """
+    lists = [list(map(str, c)) for c in candidates if isinstance(c, list | tuple) and c]
+    for names in lists:
+        if not _is_index_names(names):
+            return names
+    if not lists:
+        return None
+    n = max(len(x) for x in lists)
+    if task == "segmentation":
+        return ["0 background", *(f"{i} class {i}" for i in range(1, n))]
+    return lists[0]
+
+
+def _task_config(config: Mapping[str, Any], task: str | None) -> Mapping[str, Any]:
+    """``config`` without the keys that do not apply to ``task`` (signal keys in an image run)."""
+
+    def keep(path: str) -> bool:
+        tasks = _TASK_KEYS.get(path)
+        return tasks is None or task is None or task in tasks
+
+    def walk(d: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            path = f"{prefix}{k}"
+            if not keep(path):
+                continue
+            out[k] = walk(v, path + ".") if isinstance(v, Mapping) else v
+        return out
+
+    return walk(config, "")
+
+
+def _warnings(metrics: Mapping[str, Any] | None) -> list[str]:
+    """Warnings a run carries in ``metrics.json`` (``warnings`` list, ``collapsed`` flag)."""
+    if not metrics:
+        return []
+    out: list[str] = []
+    heads = [metrics] + [
+        metrics[h]
+        for h in ("classification", "segmentation")
+        if isinstance(metrics.get(h), Mapping)
+    ]
+    for m in heads:
+        for w in m.get("warnings") or ():
+            text = w.get("message", str(w)) if isinstance(w, Mapping) else str(w)
+            if text not in out:
+                out.append(text)
+        if m.get("collapsed") and not out:
+            out.append("the model predicts a single class everywhere (collapsed)")
+    return out
+
+
+def _majority_baseline(m: Mapping[str, Any]) -> float | None:
+    """Accuracy of always predicting the most common true class (from the confusion matrix)."""
+    cm = m.get("confusion_matrix")
+    if not isinstance(cm, list) or not cm:
+        return None
+    rows = [sum(float(x) for x in row) for row in cm]
+    total = sum(rows)
+    return max(rows) / total if total else None
+
+
+def _headline(metrics: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The few numbers a reader looks for first, by task."""
+    if not metrics:
+        return []
+    task = str(metrics.get("task", ""))
+    out: list[tuple[str, str]] = []
+    heads = [(task, metrics)] + [
+        (h, metrics[h])
+        for h in ("classification", "segmentation")
+        if isinstance(metrics.get(h), Mapping)
+    ]
+    for head_task, m in heads:
+        prefix = f"{head_task} " if head_task != task else ""
+        for key in _HEADLINE.get(head_task, ()):
+            if isinstance(m.get(key), int | float) and not isinstance(m.get(key), bool):
+                out.append((prefix + key.replace("_", " "), _fmt(m[key])))
+    return out
+
+
+def _verdict(metrics: Mapping[str, Any] | None, history: Mapping[str, Any] | None) -> str:
+    """One sentence: the main score against the majority-class baseline, and the best epoch."""
+    from visionforge.evaluation.plots import best_epoch
+
+    parts: list[str] = []
+    if metrics:
+        m = (
+            metrics.get("segmentation")
+            if isinstance(metrics.get("segmentation"), Mapping)
+            else metrics
+        )
+        if not isinstance(m, Mapping):
+            m = metrics
+        key = "pixel_accuracy" if "pixel_accuracy" in m else "accuracy"
+        score, base = m.get(key), _majority_baseline(m)
+        split = metrics.get("split")
+        where = f" on the {split} split" if split else ""
+        if isinstance(score, int | float) and base is not None:
+            better = "better than" if score > base + 1e-9 else "NOT better than"
+            parts.append(
+                f"{key.replace('_', ' ')} {score:.3f}{where}: {better} always predicting the "
+                f"most common class ({base:.3f})"
+            )
+        elif isinstance(score, int | float):
+            parts.append(f"{key.replace('_', ' ')} {score:.3f}{where}")
+    if history:
+        best = best_epoch(history)
+        n = len(history.get("train_loss") or history.get("val_loss") or [])
+        if best is not None:
+            parts.append(f"best epoch {best} of {n}")
+    return "; ".join(parts) + ("." if parts else "")
 
 
 def _embed(paths: Sequence[PathLike]) -> list[dict[str, str]]:
@@ -184,6 +340,28 @@ def _embed(paths: Sequence[PathLike]) -> list[dict[str, str]]:
     return out
 
 
+def _groups_and_runtimes(
+    figures: Sequence[PathLike],
+    explanations: Sequence[PathLike],
+    metrics: Mapping[str, Any] | None,
+    runtimes: Mapping[str, Any] | None,
+) -> tuple[dict[str, list[PathLike]], list[tuple[str, str]]]:
+    """Figures by report section, and the runtime rows (the run's and the evaluation's)."""
+    groups: dict[str, list[PathLike]] = {
+        "training": [],
+        "confusion": [],
+        "samples": [],
+        "metrics": [],
+        "explanations": list(explanations),
+    }
+    for f in figures:
+        groups[classify_figure(f)].append(f)
+    runtime_rows = _flatten(dict(runtimes or {}))
+    if metrics and isinstance(metrics.get("runtime"), Mapping):
+        runtime_rows += _flatten({"evaluation": metrics["runtime"]})
+    return groups, runtime_rows
+
+
 def render_report(
     path: PathLike,
     *,
@@ -198,6 +376,8 @@ def render_report(
     versions: Mapping[str, str] | None = None,
     run_dir: PathLike | None = None,
     pdf: bool = False,
+    history: Mapping[str, Any] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> Path:
     """Write a self-contained HTML report to ``path`` (and ``path`` with ``.pdf`` if ``pdf``).
 
@@ -209,21 +389,18 @@ def render_report(
         explanations: PNG overlays for the explanations section.
         runtimes: named durations (seconds) or throughputs.
         versions: library versions (default: :func:`collect_versions`).
+        history: the training history (the verdict's best epoch); class_names: the run's
+            names, used where ``metrics`` only holds ``0, 1, ...``.
+    Warnings, headline metrics and a verdict come first; the task's config last, collapsed.
     """
     import jinja2
 
-    groups: dict[str, list[PathLike]] = {
-        "training": [],
-        "confusion": [],
-        "samples": [],
-        "metrics": [],
-        "explanations": list(explanations),
-    }
-    for f in figures:
-        groups[classify_figure(f)].append(f)
-    runtime_rows = _flatten(dict(runtimes or {}))
-    if metrics and isinstance(metrics.get("runtime"), Mapping):
-        runtime_rows += _flatten({"evaluation": metrics["runtime"]})
+    groups, runtime_rows = _groups_and_runtimes(figures, explanations, metrics, runtimes)
+    task = (metrics or {}).get("task") or (
+        config.get("task") if isinstance(config, Mapping) else None
+    )
+    if isinstance(config, Mapping):
+        config = _task_config(config, task)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     from visionforge.evaluation.report_template import REPORT_TEMPLATE
 
@@ -231,11 +408,14 @@ def render_report(
         title=title,
         generated=_dt.datetime.now().isoformat(timespec="seconds"),
         run_dir=str(run_dir) if run_dir else "",
+        warnings=_warnings(metrics),
+        headline=_headline(metrics),
+        verdict=_verdict(metrics, history),
         config_rows=_flatten(config) if isinstance(config, Mapping) else [],
         config_text=config if isinstance(config, str) else "",
         dataset_rows=_flatten(dataset) if dataset else [],
         training_figures=_embed(groups["training"]),
-        metric_blocks=_metric_blocks(metrics),
+        metric_blocks=_metric_blocks(metrics, class_names),
         metric_figures=_embed(groups["metrics"]),
         confusion_figures=_embed(groups["confusion"]),
         sample_figures=_embed(groups["samples"]),
@@ -328,11 +508,29 @@ def write_pdf(
 
 
 def _read_config(run_dir: Path) -> Mapping[str, Any] | str | None:
+    """The run's config as a dict (YAML/JSON), or its text when it does not parse to one."""
+    import yaml
+
     for name in _CONFIG_FILES:
         p = run_dir / name
         if p.is_file():
-            return read_json(p) if p.suffix == ".json" else p.read_text(encoding="utf-8")
+            if p.suffix == ".json":
+                return read_json(p)
+            text = p.read_text(encoding="utf-8")
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError:
+                return text
+            return data if isinstance(data, Mapping) else text
     return None
+
+
+def _explanation_notes(rd: Path) -> list[str]:
+    """Notes of ``explanations/explanations.json``: methods that were skipped, and why."""
+    if not (rd / "explanations" / "explanations.json").is_file():
+        return []
+    info = read_json(rd / "explanations" / "explanations.json")
+    return [f"{m}: skipped ({why})" for m, why in (info.get("skipped") or {}).items()]
 
 
 def build_run_report(
@@ -370,7 +568,10 @@ def build_run_report(
             pass  # a history without any series: nothing to draw
     figures = sorted(plots_dir.glob("*.png")) if plots_dir.is_dir() else []
     explanations = (
-        sorted((rd / "explanations").glob("*.png")) if (rd / "explanations").is_dir() else []
+        sorted((rd / "explanations" / "figures").glob("*.png"))
+        or sorted((rd / "explanations").glob("*.png"))
+        if (rd / "explanations").is_dir()
+        else []
     )
     cfg = config if config is not None else _read_config(rd)
     if cfg is None and model_meta:
@@ -391,11 +592,11 @@ def build_run_report(
         }
     if not metrics and model_meta and model_meta.get("metrics"):
         metrics = model_meta["metrics"]
-    notes = []
-    if (rd / "explanations" / "explanations.json").is_file():
-        info = read_json(rd / "explanations" / "explanations.json")
-        for method, reason in (info.get("skipped") or {}).items():
-            notes.append(f"{method}: skipped ({reason})")
+    notes = _explanation_notes(rd)
+    task = (metrics or {}).get("task") or (model_meta or {}).get("task")
+    names = class_names_for(
+        task, (model_meta or {}).get("class_names"), (metrics or {}).get("class_names")
+    )
     return render_report(
         out or rd / "report.html",
         title=title or f"visionforge run: {rd.name}",
@@ -408,4 +609,6 @@ def build_run_report(
         runtimes=rt,
         run_dir=rd,
         pdf=pdf,
+        history=history,
+        class_names=names,
     )

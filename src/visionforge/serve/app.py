@@ -45,6 +45,11 @@ INPUT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {**_ERR, "description": "corrupt or unusable image"},
     401: {**_ERR, "description": "missing or wrong API key"},
     404: {**_ERR, "description": "unknown model or version"},
+    409: {
+        **_ERR,
+        "description": "several models are served and none was chosen (?model=), "
+        "or the model cannot do this (segmenting with a classifier)",
+    },
     413: {**_ERR, "description": "upload or image too large"},
     415: {**_ERR, "description": "not a supported image type"},
 }
@@ -101,6 +106,17 @@ class BodyLimitMiddleware:
 
 
 # Parameter types (module level: FastAPI resolves the string annotations in module globals).
+# Media types an upload may carry, declared per multipart field so that schema-driven
+# clients (and fuzzers such as schemathesis) send images rather than arbitrary bytes.
+IMAGE_MEDIA_TYPES = "image/png, image/jpeg, image/tiff"
+
+
+def _image_body(field: str) -> dict[str, Any]:
+    """``openapi_extra`` declaring the image media types of the multipart field ``field``."""
+    encoding = {field: {"contentType": IMAGE_MEDIA_TYPES}}
+    return {"requestBody": {"content": {"multipart/form-data": {"encoding": encoding}}}}
+
+
 FileArg = Annotated[UploadFile, File(description="an image file (PNG, JPEG, TIFF, BMP, WEBP, GIF)")]
 FilesArg = Annotated[list[UploadFile], File(description="image files")]
 ModelQ = Annotated[str | None, Query(description="model name (default: the only one)")]
@@ -220,15 +236,14 @@ def _add_predict_routes(
         ) -> Response:
             return await handlers.segment(m, file, format)
 
+        # Fields that do not apply to the task (a classifier's height/width) are left out.
+        lean = {"response_model_exclude_none": True, "responses": INPUT_ERRORS}
         routes = (
-            ("predict", predict, {"response_model": Prediction, "responses": INPUT_ERRORS}),
-            (
-                "predict/batch",
-                predict_batch,
-                {"response_model": BatchPrediction, "responses": INPUT_ERRORS},
-            ),
+            ("predict", predict, {"response_model": Prediction, **lean}),
+            ("predict/batch", predict_batch, {"response_model": BatchPrediction, **lean}),
             ("segment", segment, {"response_class": Response, "responses": SEGMENT_RESPONSES}),
         )
+        bodies = {"predict": "file", "predict/batch": "files", "segment": "file"}
         for path, endpoint, kwargs in routes:
             op = path.replace("/", "_")
             app.add_api_route(
@@ -237,6 +252,7 @@ def _add_predict_routes(
                 methods=["POST"],
                 dependencies=auth,
                 operation_id=f"{op}_{tag}" if tag else op,
+                openapi_extra=_image_body(bodies[path]),
                 **kwargs,
             )
 

@@ -136,8 +136,8 @@ class Handlers:
 
     async def segment(self, m: ServedModel, file: UploadFile, fmt: str) -> Response:
         if m.predictor.task not in ("segmentation", "multitask"):
-            raise HTTPException(
-                400, f"model {m.name!r} is a {m.predictor.task} model; use /predict"
+            raise HTTPException(  # 409: valid request, but this model cannot segment
+                409, f"model {m.name!r} is a {m.predictor.task} model; use /predict"
             )
         out = await self._predict(m, [await self.read_upload(file)])
         labels = np.asarray((out["segmentation"] if isinstance(out, dict) else out)[0])

@@ -31,12 +31,25 @@ class ServedModel:
     predictor: Any = field(default=None, repr=False)
 
 
+def _model_name(path: Path, meta: Mapping[str, Any]) -> str:
+    """The served name of a model dir: its run's name, never the generic ``model`` folder."""
+    if meta.get("run_name"):
+        return str(meta["run_name"])
+    folder = path.resolve()
+    if _VERSION_RE.match(folder.name):
+        folder = folder.parent
+    if folder.name == "model" and folder.parent.name:
+        return folder.parent.name  # the train workflow's <run dir>/model
+    return folder.name
+
+
 def discover(
     model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, Any],
 ) -> list[tuple[str, str, Path]]:
     """``(name, version, path)`` for each model dir given.
 
-    Accepted forms: a model dir (name = folder name, version = ``model.json``'s ``version``
+    Accepted forms: a model dir (name = ``model.json``'s ``run_name``, else the run dir's
+    name for a run's ``<run>/model`` folder, else the folder name; version = ``model.json``'s ``version``
     or ``"1"``); a dir named like a version (``v2``, ``3``, ``1.0``) -> name = parent folder;
     a folder whose sub-folders are versions of one model; ``"name=path"`` or
     ``"name:version=path"`` strings; or a mapping ``{name: path | [paths]}``.
@@ -60,7 +73,7 @@ def discover(
         if (path / META_FILE).is_file():
             meta = read_model_meta(path)
             if name is None:
-                name = path.parent.name if _VERSION_RE.match(path.name) else path.name
+                name = _model_name(path, meta)
             if version is None:
                 version = (
                     path.name if _VERSION_RE.match(path.name) else str(meta.get("version", "1"))
@@ -107,8 +120,8 @@ class ModelStore:
 
         if name is None:
             if len(self._models) != 1:
-                raise HTTPException(
-                    400,
+                raise HTTPException(  # 409: a valid request the server's state makes ambiguous
+                    409,
                     f"several models are served; choose one with ?model= ({', '.join(self.names())})",
                 )
             name = self.names()[0]
