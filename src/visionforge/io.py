@@ -187,6 +187,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise FileNotFoundError(f"{p}: file not found") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: invalid JSON ({exc})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not a JSON file (binary content)") from None
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
