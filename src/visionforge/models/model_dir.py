@@ -266,24 +266,37 @@ def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     return meta
 
 
-def _load_checkpoint_weights(model: nn.Module, ckpt: Path, name: str) -> None:
-    # Training checkpoints are read with weights_only=True (engine.checkpoint), never unpickled.
+def _load_named_weights(model: nn.Module, weights: Path, name: str) -> None:
+    # Read with weights_only=True or safetensors (never unpickled); training checkpoints keep
+    # the wrapped model's tensors under "model." in their state_dict.
     from visionforge.engine.checkpoint import model_state_from_checkpoint
+    from visionforge.io import load_state_dict_file
 
-    state = model_state_from_checkpoint(ckpt)
+    if weights.suffix == ".ckpt":
+        state = model_state_from_checkpoint(weights)
+    else:
+        state = load_state_dict_file(weights)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise WeightsError(f"{ckpt}: does not match model {name!r} ({first})") from None
+        raise WeightsError(f"{weights}: does not match model {name!r} ({first})") from None
 
 
-def load_model(path: str | os.PathLike[str], *, device: str = "cpu", eval: bool = True) -> nn.Module:
+def load_model(
+    path: str | os.PathLike[str],
+    *,
+    device: str = "cpu",
+    eval: bool = True,
+    weights: str | os.PathLike[str] | None = None,
+) -> nn.Module:
     """Rebuild a model from a model dir (``model.json`` + ``model.safetensors``); no pickle.
 
     ``path`` may also be a checkpoint of a visionforge run (``RUN/checkpoints/last.ckpt``):
     the model is built from ``RUN/model/model.json`` and takes the checkpoint's weights.
-    The returned module has the metadata dict on ``model.visionforge_meta``.
+    ``weights`` names another weights file (``.safetensors``/``.pth``/``.ckpt``) to load
+    instead of the dir's ``model.safetensors``. The returned module has the metadata dict
+    on ``model.visionforge_meta``.
     """
     from safetensors.torch import load_model as st_load_model
 
@@ -292,19 +305,22 @@ def load_model(path: str | os.PathLike[str], *, device: str = "cpu", eval: bool 
     p = Path(path)
     meta = read_model_meta(p)
     meta_path = _meta_file(p)
-    checkpoint = p if p.is_file() and meta_path.parent != p.parent else None
-    if checkpoint is not None:
+    if weights is None and p.is_file() and meta_path.parent != p.parent:
+        weights = p  # a run checkpoint
+    if weights is not None:
         model = create_model(meta["name"], **meta["kwargs"])
-        _load_checkpoint_weights(model, checkpoint, meta["name"])
+        _load_named_weights(model, Path(weights), meta["name"])
         return _finish(model, meta, device, eval)
-    weights = meta_path.parent / WEIGHTS_FILE
-    if not weights.is_file():
-        raise WeightsError(f"{weights}: weights file missing from the model dir")
+    weights_file = meta_path.parent / WEIGHTS_FILE
+    if not weights_file.is_file():
+        raise WeightsError(f"{weights_file}: weights file missing from the model dir")
     model = create_model(meta["name"], **meta["kwargs"])
     try:
-        st_load_model(model, str(weights), strict=True, device="cpu")
+        st_load_model(model, str(weights_file), strict=True, device="cpu")
     except Exception as exc:
-        raise WeightsError(f"{weights}: does not match model {meta['name']!r} ({exc})") from None
+        raise WeightsError(
+            f"{weights_file}: does not match model {meta['name']!r} ({exc})"
+        ) from None
     return _finish(model, meta, device, eval)
 
 
