@@ -28,6 +28,8 @@ __all__ = [
     "load_state_dict_file",
     "safe_torch_load",
     "WEIGHT_SUFFIXES",
+    "current_umask",
+    "remove_stale_temp_files",
 ]
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
@@ -47,34 +49,110 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux ``/proc``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it back at once
+    os.umask(mask)
+    return mask
+
+
+def _file_mode(target: Path) -> int:
+    # mkstemp creates 0600 files; give the file what a plain open() would: the old file's
+    # mode when replacing one, else 0666 less the umask.
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+# The temporary names atomic_write uses: ".<target name>.<random>.tmp" beside the target.
+TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"
+
+
+def _name_path(exc: OSError, target: Path) -> OSError:
+    # Errors raised by writes through a file object carry no file name, and those on the
+    # temporary file name a path the user never asked for: name the target instead.
+    name = Path(os.fsdecode(exc.filename)).name if exc.filename is not None else None
+    is_temp = name is not None and name.startswith(f"{TEMP_PREFIX}{target.name}.")
+    if name is None or (is_temp and name.endswith(TEMP_SUFFIX)):
+        named = type(exc)(exc.errno, exc.strerror or str(exc), str(target))
+        named.__cause__ = exc
+        return named
+    return exc
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
 
-    On an exception the temporary file is removed and ``path`` is untouched.
+    On an exception the temporary file is removed and ``path`` is untouched; an
+    ``OSError`` (read-only folder, full disk, file-size limit) names ``path``. The
+    file gets the permissions a plain ``open()`` would give it (umask applied).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f"{TEMP_PREFIX}{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent
+        )
+        tmp = Path(tmp_name)
+        os.fchmod(fd, _file_mode(target))
+        os.close(fd)
         yield tmp
         with open(tmp, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        named = _name_path(exc, target)
+        if named is exc:
+            raise
+        raise named from exc
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        _remove_quietly(tmp)
         raise
+
+
+def _remove_quietly(tmp: Path | None) -> None:
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def remove_stale_temp_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary files that an interrupted :func:`atomic_write` left in ``directory``.
+
+    Only names of the form ``.<name>.<random>.tmp`` are touched (the pattern
+    :func:`atomic_write` creates); call it where no other writer is active, e.g. when a
+    run or a resume starts. Returns the removed paths.
+    """
+    root = Path(directory)
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for p in root.iterdir():
+        name = p.name
+        if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) and p.is_file():
+            stem = name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)]
+            if "." in stem:  # "<target>.<random>"
+                _remove_quietly(p)
+                removed.append(p)
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
-    with atomic_write(path) as tmp:
-        tmp.write_bytes(data)
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
     return Path(path)
 
 
@@ -109,14 +187,24 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise FileNotFoundError(f"{p}: file not found") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: invalid JSON ({exc})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not a JSON file (binary content)") from None
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save`` to ``path`` atomically (for training checkpoints of tensors and plain data)."""
     import torch
 
-    with atomic_write(path) as tmp:
-        torch.save(obj, tmp)
+    # Through a Python file object: a failed write then raises OSError (ENOSPC, EFBIG,
+    # EROFS) instead of torch's C++ "basic_ios::clear" / "unexpected pos" RuntimeError.
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        try:
+            torch.save(obj, fh)
+        except RuntimeError as exc:
+            # torch's zip writer fails again while closing after the OSError: keep the OSError.
+            if isinstance(exc.__context__, OSError):
+                raise exc.__context__ from None
+            raise
     return Path(path)
 
 

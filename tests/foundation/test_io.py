@@ -102,3 +102,28 @@ def test_checkpoints_and_weights_share_one_safe_loader(tmp_path):
         load_checkpoint(tmp_path / "junk.ckpt")
     torch.save({"global_step": 3, "state_dict": {"w": torch.ones(2)}}, tmp_path / "ok.ckpt")
     assert load_checkpoint(tmp_path / "ok.ckpt")["global_step"] == 3
+
+
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_written_files_get_the_mode_the_umask_gives(tmp_path, umask, expected):
+    old = os.umask(umask)
+    try:
+        from visionforge.io import atomic_torch_save, current_umask
+
+        assert current_umask() == umask
+        atomic_write_text(tmp_path / "a.txt", "x")
+        atomic_torch_save({"w": torch.ones(1)}, tmp_path / "b.ckpt")
+        with open(tmp_path / "plain.txt", "w") as fh:  # what a plain open() gives
+            fh.write("x")
+    finally:
+        os.umask(old)
+    for name in ("a.txt", "b.ckpt", "plain.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == expected, name
+
+
+def test_replacing_a_file_keeps_its_mode(tmp_path):
+    target = tmp_path / "shared.json"
+    atomic_write_text(target, "1")
+    target.chmod(0o664)
+    atomic_write_json(target, {"a": 2})
+    assert target.stat().st_mode & 0o777 == 0o664

@@ -10,9 +10,12 @@ Subcommand modules import heavy libraries inside ``func`` only, so that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import errno
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -100,6 +103,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What to do about the file-system errors a run commonly meets.
+_OS_ERROR_HINTS = {
+    errno.EROFS: "choose a writable folder (project_dir=... or out=...)",
+    errno.EACCES: "choose a folder you may write to (project_dir=... or out=...)",
+    errno.EPERM: "choose a folder you may write to (project_dir=... or out=...)",
+    errno.ENOSPC: "free disk space or write to another disk",
+    errno.EDQUOT: "free space within your disk quota or write elsewhere",
+    errno.EFBIG: "the file-size limit was reached (see `ulimit -f`); raise it or write smaller files",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an ``OSError``: the path, the errno meaning and what to do."""
+    code = exc.errno
+    what = exc.strerror or str(exc)
+    if code in errno.errorcode:
+        what = f"{what} ({errno.errorcode[code]})"
+    where = exc.filename if exc.filename is not None else "a file"
+    line = f"cannot access {where}: {what}"
+    hint = _OS_ERROR_HINTS.get(code) if code is not None else None
+    return f"{line}; {hint}" if hint else line
+
+
+def _file_system_cause(exc: BaseException) -> OSError | None:
+    # The OSError (one with a hint above) behind an exception, if it is one of those.
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno in _OS_ERROR_HINTS:
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _ignore_file_size_signal() -> None:
+    # Past RLIMIT_FSIZE the kernel sends SIGXFSZ, whose default action kills the process
+    # with a core dump; ignored, the write fails with EFBIG and is reported like any OSError.
+    if hasattr(signal, "SIGXFSZ"):
+        with contextlib.suppress(ValueError, OSError):  # ValueError: not the main thread
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 1 failure, 2 usage/input error)."""
     from visionforge.errors import VisionforgeError
@@ -113,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE if args.command is None else 0
+    _ignore_file_size_signal()
     try:
         code = args.func(args)
     except VisionforgeError as exc:
@@ -124,9 +171,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` etc.
         sys.stderr.close()
         return 0
+    except OSError as exc:  # read-only folder, full disk, file-size limit, ...
+        print(f"visionforge: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("visionforge: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # Libraries with C++ writers re-raise a write failure as another error type.
+        cause = _file_system_cause(exc)
+        if cause is None:
+            raise
+        print(f"visionforge: error: {describe_os_error(cause)}", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 

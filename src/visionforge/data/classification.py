@@ -12,7 +12,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from visionforge.data.folders import find_classes, scan_class_folders, split_dirs
-from visionforge.data.images import decode_image, verify_image
+from visionforge.data.images import check_image_headers, decode_image, verify_image
 from visionforge.data.splits import DEFAULT_MANIFEST, read_manifest
 from visionforge.data.transforms import finish_sample, to_sample
 from visionforge.errors import ConfigError, DataError
@@ -74,6 +74,7 @@ class ClassificationDataset(Dataset):
         self.skipped: list[dict[str, str]] = []
         self.source = ""
         self.classes, self.samples = self._find_samples(manifest, classes)
+        self._check_headers()
         if verify or (verify is None and on_bad_image == "skip"):
             self._verify()
         if not self.samples:
@@ -141,6 +142,15 @@ class ClassificationDataset(Dataset):
                 "re-create the manifest with `visionforge data split`"
             )
         return classes, samples
+
+    def _check_headers(self) -> None:
+        # Decompression bombs are named now, from headers alone, not mid-training.
+        _, skipped = check_image_headers([p for p, _ in self.samples], self.on_bad_image)
+        bad = {r["path"] for r in skipped}
+        for record in skipped:
+            _log.warning("skipping image: %s", record["reason"])
+        self.skipped.extend(skipped)
+        self.samples = [(p, t) for p, t in self.samples if str(p) not in bad]
 
     def _verify(self) -> None:
         good = []

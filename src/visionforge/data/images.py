@@ -253,8 +253,76 @@ def image_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
         raise DataError(f"{p}: cannot read image header ({type(exc).__name__}: {exc})") from None
 
 
+def oversized_image(path: str | os.PathLike[str]) -> str | None:
+    """The reason ``path`` is a decompression bomb (more pixels than Pillow's
+    ``Image.MAX_IMAGE_PIXELS``), read from the header alone; ``None`` otherwise.
+
+    Cheap enough to run on every file when a dataset is set up, so such a file is named
+    before training starts instead of failing when it is first read mid-epoch. Files whose
+    header cannot be read are left to the decoder (and its ``on_bad_image`` policy).
+    """
+    import warnings
+
+    from PIL import Image
+
+    p = Path(path)
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is None or p.suffix.lower() in TIFF_EXTENSIONS:  # TIFFs: tifffile, no pixel guard
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        width, height = _bomb_size(p)
+    except Exception:
+        return None
+    if width * height <= limit:
+        return None
+    return (
+        f"{p}: image of {width} x {height} = {width * height} pixels exceeds the decompression-"
+        f"bomb limit of {limit} pixels (PIL.Image.MAX_IMAGE_PIXELS); remove or downscale the "
+        "file (or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)"
+    )
+
+
+def _bomb_size(p: Path) -> tuple[int, int]:
+    # Pillow refuses to open files past twice its limit: read the size with the guard off.
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(p) as im:
+            return im.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def check_image_headers(
+    paths: list[Path], on_bad_image: str = "error"
+) -> tuple[list[Path], list[dict[str, str]]]:
+    """Run :func:`oversized_image` on ``paths``: raise :class:`DataError` for the first bad
+    one (``"error"``) or return ``(good paths, skipped records)`` (``"skip"``)."""
+    good: list[Path] = []
+    skipped: list[dict[str, str]] = []
+    for path in paths:
+        reason = oversized_image(path)
+        if reason is None:
+            good.append(path)
+        elif on_bad_image == "error":
+            raise DataError(reason)
+        else:
+            skipped.append({"path": str(path), "reason": reason})
+    return good, skipped
+
+
 def verify_image(path: str | os.PathLike[str]) -> str | None:
     """Fully decode ``path``; return ``None`` when it is readable, else the reason."""
+    bomb = oversized_image(path)  # before decoding: never decode a bomb to find out
+    if bomb is not None:
+        return bomb
     try:
         read_array(path)
     except DataError as exc:

@@ -13,7 +13,14 @@ import torch
 from torch.utils.data import Dataset
 
 from visionforge.data.classification import check_policy
-from visionforge.data.images import decode_image, image_shape, list_images, load_mask, verify_image
+from visionforge.data.images import (
+    check_image_headers,
+    decode_image,
+    image_shape,
+    list_images,
+    load_mask,
+    verify_image,
+)
 from visionforge.data.transforms import finish_sample, to_sample
 from visionforge.errors import DataError
 from visionforge.registry import DATASETS
@@ -139,6 +146,7 @@ class SegmentationDataset(Dataset):
         self.return_path = return_path
         self.skipped: list[dict[str, str]] = []
         self.samples = pair_by_stem(images_dir, masks_dir, mask_suffix)
+        self._check_headers()
         if on_bad_image == "skip":
             self._drop_unreadable()
         if validate:
@@ -152,6 +160,17 @@ class SegmentationDataset(Dataset):
         self.class_names = class_names or (
             [str(i) for i in range(num_classes)] if num_classes else None
         )
+
+    def _check_headers(self) -> None:
+        # Decompression bombs are named now, from headers alone, not mid-training.
+        _, skipped = check_image_headers(
+            [p for pair in self.samples for p in pair], self.on_bad_image
+        )
+        bad = {r["path"] for r in skipped}
+        for record in skipped:
+            _log.warning("skipping pair: %s", record["reason"])
+        self.skipped.extend(skipped)
+        self.samples = [(i, m) for i, m in self.samples if str(i) not in bad and str(m) not in bad]
 
     def _drop_unreadable(self) -> None:
         good = []

@@ -32,7 +32,13 @@ from visionforge.inference.sliding_window import sliding_window_inference
 from visionforge.inference.tta import tta as tta_fn
 from visionforge.io import atomic_write_json, read_json
 from visionforge.models.contract import InputContract, contract_from_meta
-from visionforge.models.model_dir import META_FILE, WEIGHTS_FILE, load_model, read_model_meta
+from visionforge.models.model_dir import (
+    META_FILE,
+    WEIGHTS_FILE,
+    load_model,
+    model_dir_path,
+    read_model_meta,
+)
 
 __all__ = ["Predictor", "BACKENDS"]
 
@@ -97,7 +103,8 @@ class Predictor:
             raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        self.model_dir = Path(model_dir)
+        # A file (checkpoint, pickle, weights) is refused here with what it is and what to pass.
+        self.model_dir = model_dir_path(model_dir)
         self.meta = read_model_meta(self.model_dir)
         self.task: str = self.meta.get("task") or "classification"
         self.class_names: list[str] | None = self.meta.get("class_names")

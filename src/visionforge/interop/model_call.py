@@ -153,18 +153,24 @@ def load_model(
         _, keras = require_tensorflow("loading a .keras model")
         return keras.saving.load_model(str(p), custom_objects=custom_objects(), compile=compile)
     from visionforge.interop.adapter import KerasAdapter
-    from visionforge.models.model_dir import META_FILE
+    from visionforge.models.model_dir import META_FILE, WEIGHTS_FILE, checkpoint_model_dir
     from visionforge.models.model_dir import load_model as load_model_dir
     from visionforge.models.spec import model_meta
 
     model_dir = p if p.is_dir() else p.parent
-    if not (model_dir / META_FILE).is_file():
+    if checkpoint_model_dir(p) is not None:  # RUN/checkpoints/x.ckpt, described by RUN/model
+        module = load_model_dir(p)
+    elif not (model_dir / META_FILE).is_file():
         raise WeightsError(
             f"{p}: a PyTorch model needs its model dir ({META_FILE} + model.safetensors, as written "
             "by KerasAdapter.save or visionforge train); a bare weights file cannot say which "
             "model to build -- use create_model(name, pretrained=path) instead"
         )
-    module = load_model_dir(model_dir)
+    elif p.is_file() and p.name not in (META_FILE, WEIGHTS_FILE):
+        # Load the file that was named, not the dir's own model.safetensors.
+        module = load_model_dir(model_dir, weights=p)
+    else:
+        module = load_model_dir(model_dir)
     opts = model_meta(module).get("keras_adapter", {})
     return KerasAdapter(
         module,

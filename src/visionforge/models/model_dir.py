@@ -30,6 +30,9 @@ __all__ = [
     "load_model",
     "read_model_meta",
     "library_versions",
+    "describe_file",
+    "checkpoint_model_dir",
+    "model_dir_path",
 ]
 
 FORMAT_VERSION = 1
@@ -155,26 +158,145 @@ def _contract_dict(
     return contract.to_dict()
 
 
-def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read ``model.json`` of a model dir (``path`` may be the dir or the json file)."""
+def describe_file(path: str | os.PathLike[str]) -> str:
+    """What kind of file ``path`` is, from its first bytes (nothing is unpickled)."""
+    import zipfile
+
     p = Path(path)
-    meta_path = p / META_FILE if p.is_dir() else p
+    with open(p, "rb") as fh:
+        head = fh.read(16)
+    if p.suffix == ".onnx":
+        return "an ONNX model"
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 10**8:
+        return "a safetensors weights file"
+    if zipfile.is_zipfile(p):
+        with zipfile.ZipFile(p) as zf:
+            names = zf.namelist()
+            pkl = next((n for n in names if n.endswith("/data.pkl")), None)
+            if any(n.endswith("/constants.pkl") for n in names):
+                return "a TorchScript archive"
+            if pkl is not None:
+                if b"pytorch-lightning_version" in zf.read(pkl):
+                    return "a Lightning training checkpoint"
+                return "a PyTorch file written by torch.save"
+        return "a zip archive"
+    if head[:1] == b"\x80":
+        return "a Python pickle"
+    return "not a model.json"
+
+
+def checkpoint_model_dir(path: str | os.PathLike[str]) -> Path | None:
+    """The model dir of the run that wrote checkpoint ``path`` (``RUN/checkpoints/x.ckpt`` ->
+    ``RUN/model``), or ``None`` when there is none beside it."""
+    p = Path(path)
+    if p.suffix != ".ckpt" or p.parent.name != "checkpoints":
+        return None
+    model_dir = p.parent.parent / "model"
+    return model_dir if (model_dir / META_FILE).is_file() else None
+
+
+def _not_a_model_dir(p: Path) -> WeightsError:
+    kind = describe_file(p)
+    hint = (
+        f"pass the folder holding {META_FILE} and {WEIGHTS_FILE} that visionforge train wrote "
+        "(RUN_DIR/model) or that save_model_dir created"
+    )
+    if kind.endswith("checkpoint") or p.suffix == ".ckpt":
+        hint += (
+            "; a visionforge checkpoint loads when it sits in RUN_DIR/checkpoints/ beside "
+            "RUN_DIR/model/model.json"
+        )
+    elif kind != "not a model.json":
+        hint += "; to use bare weights, build the model and load them with visionforge.io.load_state_dict_file"
+    return WeightsError(f"{p}: {kind}, not a visionforge model dir; {hint}")
+
+
+def _meta_file(p: Path) -> Path:
+    # model dir, its model.json or model.safetensors, or a run checkpoint -> the model.json
+    if p.is_dir() or not p.exists():
+        return p / META_FILE if p.is_dir() else p
+    if p.suffix == ".json":
+        return p
+    if p.name == WEIGHTS_FILE and (p.parent / META_FILE).is_file():
+        return p.parent / META_FILE
+    model_dir = checkpoint_model_dir(p)
+    if model_dir is None:
+        raise _not_a_model_dir(p)
+    return model_dir / META_FILE
+
+
+def model_dir_path(path: str | os.PathLike[str]) -> Path:
+    """The model dir that ``path`` names: the dir itself, or the dir of its ``model.json`` /
+    ``model.safetensors``. Anything else (a checkpoint, a pickle, bare weights) is refused
+    with a message saying what the file is and what to pass."""
+    p = Path(path)
+    if not p.is_file():
+        return p
+    if p.name in (META_FILE, WEIGHTS_FILE) and (p.parent / META_FILE).is_file():
+        return p.parent
+    model_dir = checkpoint_model_dir(p)
+    if model_dir is not None:
+        raise WeightsError(
+            f"{p}: {describe_file(p)}, not a model dir; pass the run's model dir {model_dir} "
+            "(or load these weights with visionforge.models.load_model on the checkpoint)"
+        )
+    raise _not_a_model_dir(p)
+
+
+def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``model.json`` of a model dir.
+
+    ``path`` may be the dir, its ``model.json`` or ``model.safetensors``, or a checkpoint
+    of a visionforge run (``RUN/checkpoints/x.ckpt``, described by ``RUN/model/model.json``).
+    Any other file is refused with a message saying what it is and what to pass.
+    """
+    p = Path(path)
+    meta_path = _meta_file(p)
     if not meta_path.is_file():
         raise WeightsError(
             f"{p}: not a visionforge model dir (no {META_FILE}); expected a folder holding "
             f"{WEIGHTS_FILE} and {META_FILE} as written by visionforge train or save_model_dir"
         )
     meta = read_json(meta_path)
+    if not isinstance(meta, dict):
+        raise WeightsError(f"{meta_path}: not a visionforge {META_FILE} (not a JSON object)")
     for key in ("name", "kwargs"):
         if key not in meta:
             raise WeightsError(f"{meta_path}: missing key {key!r}")
     return meta
 
 
-def load_model(path: str | os.PathLike[str], *, device: str = "cpu", eval: bool = True) -> nn.Module:
+def _load_named_weights(model: nn.Module, weights: Path, name: str) -> None:
+    # Read with weights_only=True or safetensors (never unpickled); training checkpoints keep
+    # the wrapped model's tensors under "model." in their state_dict.
+    from visionforge.engine.checkpoint import model_state_from_checkpoint
+    from visionforge.io import load_state_dict_file
+
+    if weights.suffix == ".ckpt":
+        state = model_state_from_checkpoint(weights)
+    else:
+        state = load_state_dict_file(weights)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise WeightsError(f"{weights}: does not match model {name!r} ({first})") from None
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    *,
+    device: str = "cpu",
+    eval: bool = True,
+    weights: str | os.PathLike[str] | None = None,
+) -> nn.Module:
     """Rebuild a model from a model dir (``model.json`` + ``model.safetensors``); no pickle.
 
-    The returned module has the metadata dict on ``model.visionforge_meta``.
+    ``path`` may also be a checkpoint of a visionforge run (``RUN/checkpoints/last.ckpt``):
+    the model is built from ``RUN/model/model.json`` and takes the checkpoint's weights.
+    ``weights`` names another weights file (``.safetensors``/``.pth``/``.ckpt``) to load
+    instead of the dir's ``model.safetensors``. The returned module has the metadata dict
+    on ``model.visionforge_meta``.
     """
     from safetensors.torch import load_model as st_load_model
 
@@ -182,14 +304,27 @@ def load_model(path: str | os.PathLike[str], *, device: str = "cpu", eval: bool 
 
     p = Path(path)
     meta = read_model_meta(p)
-    weights = (p if p.is_dir() else p.parent) / WEIGHTS_FILE
-    if not weights.is_file():
-        raise WeightsError(f"{weights}: weights file missing from the model dir")
+    meta_path = _meta_file(p)
+    if weights is None and p.is_file() and meta_path.parent != p.parent:
+        weights = p  # a run checkpoint
+    if weights is not None:
+        model = create_model(meta["name"], **meta["kwargs"])
+        _load_named_weights(model, Path(weights), meta["name"])
+        return _finish(model, meta, device, eval)
+    weights_file = meta_path.parent / WEIGHTS_FILE
+    if not weights_file.is_file():
+        raise WeightsError(f"{weights_file}: weights file missing from the model dir")
     model = create_model(meta["name"], **meta["kwargs"])
     try:
-        st_load_model(model, str(weights), strict=True, device="cpu")
+        st_load_model(model, str(weights_file), strict=True, device="cpu")
     except Exception as exc:
-        raise WeightsError(f"{weights}: does not match model {meta['name']!r} ({exc})") from None
+        raise WeightsError(
+            f"{weights_file}: does not match model {meta['name']!r} ({exc})"
+        ) from None
+    return _finish(model, meta, device, eval)
+
+
+def _finish(model: nn.Module, meta: dict[str, Any], device: str, eval: bool) -> nn.Module:
     model.to(device)
     if eval:
         model.eval()

@@ -26,9 +26,33 @@ def encode_labels(raw: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[str
     return np.array([index[str(v)] for v in raw], dtype=np.int64), names
 
 
+_OBJECT_ARRAY = (
+    "holds a NumPy object array, which only loads by unpickling (that can run code) and is "
+    "refused; re-save it as a numeric array, e.g. np.save(path, np.asarray(x, dtype=np.float32))"
+)
+
+
+def _np_load(path: str | os.PathLike[str]) -> Any:
+    """``np.load(path, allow_pickle=False)`` with failures as :class:`DataError` naming the file.
+
+    Object arrays (lists of Python objects saved with ``np.save``) need pickle to load,
+    which could run code, so they are refused with how to re-save the data.
+    """
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise DataError(f"{path}: {_OBJECT_ARRAY}") from None
+        raise DataError(f"{path}: not a valid .npy/.npz file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise DataError(f"{path}: file not found") from None
+        raise DataError(f"{path}: cannot read the NumPy file ({exc})") from None
+
+
 def _load_npy(p: Path, labels: Any) -> tuple[np.ndarray, Any]:
     if p.suffix == ".npz":
-        with np.load(p, allow_pickle=False) as z:
+        with _np_load(p) as z:
             keys = set(z.files)
             xk = next((k for k in ("x", "X", "data") if k in keys), None)
             yk = next((k for k in ("y", "Y", "labels") if k in keys), None)
@@ -36,15 +60,18 @@ def _load_npy(p: Path, labels: Any) -> tuple[np.ndarray, Any]:
                 raise DataError(
                     f"{p}: .npz needs an array named 'x' (and 'y' for labels); has {sorted(keys)}"
                 )
-            return z[xk], (z[yk] if yk and labels is None else labels)
-    x = np.load(p, allow_pickle=False)
+            try:
+                return z[xk], (z[yk] if yk and labels is None else labels)
+            except ValueError:  # an object array inside the archive
+                raise DataError(f"{p}: {_OBJECT_ARRAY}") from None
+    x = _np_load(p)
     if labels is None:
         for cand in (
             p.with_name(p.stem + "_labels.npy"),
             p.with_name(p.stem.replace("_X", "_y") + ".npy"),
         ):
             if cand != p and cand.is_file():
-                labels = np.load(cand, allow_pickle=False)
+                labels = _np_load(cand)
                 break
     return x, labels
 
@@ -124,7 +151,7 @@ def load_series(
     if not p.is_file():
         raise DataError(f"{p}: series file not found")
     if isinstance(labels, str | os.PathLike):
-        labels = np.load(labels, allow_pickle=False)
+        labels = _np_load(labels)
     suffix = p.suffix.lower()
     if suffix in (".npy", ".npz"):
         x, y = _load_npy(p, labels)

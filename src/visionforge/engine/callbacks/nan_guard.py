@@ -1,6 +1,9 @@
-"""``NonFiniteLossGuard``: stop at the first NaN/Inf loss, before it reaches the weights."""
+"""``NonFiniteLossGuard``: stop at the first NaN/Inf loss or model state, before it is saved."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -8,29 +11,94 @@ from lightning.pytorch.callbacks import Callback
 
 from visionforge.errors import VisionforgeError
 
-__all__ = ["NonFiniteLossGuard", "NonFiniteLossError"]
+__all__ = ["NonFiniteLossGuard", "NonFiniteLossError", "non_finite_tensors"]
+
+_ADVICE = (
+    "Lower the learning rate, enable gradient clipping (gradient_clip_value=1.0) or check "
+    "the data for NaN/Inf values."
+)
 
 
 class NonFiniteLossError(VisionforgeError, RuntimeError):
-    """The training loss became NaN or Inf."""
+    """The training loss, or the model's parameters or buffers, became NaN or Inf."""
+
+
+def non_finite_tensors(
+    tensors: Mapping[str, Any] | Iterable[tuple[str, Any]], skip: frozenset[str] = frozenset()
+) -> list[str]:
+    """Names of the floating-point tensors in ``tensors`` that hold a NaN or Inf."""
+    items = tensors.items() if isinstance(tensors, Mapping) else tensors
+    named = [
+        (k, v) for k, v in items
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and k not in skip and v.numel()
+    ]
+    if not named:
+        return []
+    # One device sync for the whole model instead of one per tensor.
+    flags = torch.stack([torch.isfinite(v.detach()).all().to("cpu", non_blocking=True)
+                         for _, v in named])
+    return [k for (k, _), ok in zip(named, flags.tolist(), strict=True) if not ok]
+
+
+def _state_items(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
+    return [*module.named_parameters(), *module.named_buffers()]
+
+
+def _describe(names: list[str]) -> str:
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"{len(names)} tensor(s) of the model hold NaN/Inf ({shown})"
 
 
 class NonFiniteLossGuard(Callback):
-    """Raise :class:`NonFiniteLossError` naming the step when the loss is not finite.
+    """Raise :class:`NonFiniteLossError` naming the step when training stops being finite.
 
-    Checked before ``backward``, so the offending step never updates the weights
-    and no checkpoint of it is written; the last good checkpoint stays as it was.
+    The loss is checked before ``backward``, so a non-finite loss never updates the
+    weights; parameters and buffers (BatchNorm statistics are updated in the forward
+    pass) are checked after every step and again before every checkpoint is written,
+    so a checkpoint is only ever written from a finite state. Tensors that were
+    already non-finite when training started (e.g. ``-inf`` attention masks) are
+    left alone.
     """
+
+    def __init__(self) -> None:
+        self._expected: frozenset[str] = frozenset()
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._expected = frozenset(non_finite_tensors(_state_items(pl_module)))
+
+    def _where(self, trainer: pl.Trainer) -> str:
+        batch_idx = trainer.fit_loop.epoch_loop.batch_idx
+        return f"at step {trainer.global_step} (epoch {trainer.current_epoch}, batch {batch_idx})"
 
     def on_before_backward(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor
     ) -> None:
         if bool(torch.isfinite(loss.detach()).all()):
             return
-        batch_idx = trainer.fit_loop.epoch_loop.batch_idx
         raise NonFiniteLossError(
-            f"training loss is {float(loss.detach())} at step {trainer.global_step} "
-            f"(epoch {trainer.current_epoch}, batch {batch_idx}); training stopped. The last "
-            "good checkpoint is intact. Lower the learning rate, enable gradient clipping "
-            "(gradient_clip_value=1.0) or check the data for NaN/Inf values."
+            f"training loss is {float(loss.detach())} {self._where(trainer)}; training "
+            "stopped. Checkpoints are written only from a finite state, so the last one "
+            f"is good. {_ADVICE}"
         )
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+        batch_idx: int,
+    ) -> None:
+        bad = non_finite_tensors(_state_items(pl_module), self._expected)
+        if bad:
+            raise NonFiniteLossError(
+                f"{_describe(bad)} after the optimizer step {self._where(trainer)}; training "
+                f"stopped and no checkpoint of this state was written. {_ADVICE}"
+            )
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        state = checkpoint.get("state_dict") or {}
+        bad = non_finite_tensors(state, self._expected)
+        if bad:
+            raise NonFiniteLossError(
+                f"refusing to write a checkpoint {self._where(trainer)}: {_describe(bad)}; "
+                f"training stopped and the last checkpoint written is kept. {_ADVICE}"
+            )
