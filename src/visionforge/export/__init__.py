@@ -147,10 +147,10 @@ def export_model(
         take the tensor the PyTorch model takes: the report's ``model.preprocessing`` (the
         input contract of ``model.json``) says how to make it from an image.
     """
-    from visionforge.models.model_dir import load_model
+    from visionforge.models.model_dir import load_model, model_dir_path
     from visionforge.models.spec import model_meta
 
-    mdir = Path(model_dir)
+    mdir = model_dir_path(model_dir)  # a file (checkpoint, pickle) is refused with what to pass
     model = load_model(mdir)  # raises WeightsError naming the dir if it is not a model dir
     meta = dict(model_meta(model))
     names = _resolve_formats(formats, quantize, meta)
