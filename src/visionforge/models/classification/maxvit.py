@@ -29,7 +29,7 @@ def _tiny(in_chans: int, img_size: int, **kwargs: Any) -> nn.Module:
 
 
 SIZES = {"tiny": _tiny, "small": "maxvit_nano_rw_256", "base": "maxvit_tiny_tf_224"}
-DEFAULT_IMG_SIZE = {"tiny": 32, "small": 256, "base": 224}
+DEFAULT_IMG_SIZE = {"tiny": 32, "small": 224, "base": 224}
 
 
 @register_model(
