@@ -71,7 +71,9 @@ def undeclared_offline(monkeypatch, no_network):
         ("DeepLabV3_plus", {"num_classes": 3}, "deeplabv3plus_codavision"),
     ],
 )
-def test_undeclared_offline_fails_fast_with_the_message(undeclared_offline, name, kwargs, named):
+def test_undeclared_offline_fails_fast_with_the_message(
+    undeclared_offline, no_network, name, kwargs, named
+):
     import huggingface_hub.constants as hf_constants
 
     build_s = _seconds(create_model, name, **kwargs)  # also warms the imports
@@ -85,6 +87,7 @@ def test_undeclared_offline_fails_fast_with_the_message(undeclared_offline, name
     assert f"create_model({named!r}, {HINT})" in message
     assert "no answer within" in message  # why it counts as offline
     assert undeclared_offline, "the connectivity probe was not consulted"
+    assert no_network == [], "offline was known, yet a connection was attempted"
     assert hf_constants.HF_HUB_OFFLINE is False  # the hub's offline mode is restored
 
 

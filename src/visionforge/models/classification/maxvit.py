@@ -49,7 +49,12 @@ def custom_maxvit(
     num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
     size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
-    """MaxViT classifier for ``img_size`` inputs (tiny: multiple of 32; small 256; base 224)."""
+    """MaxViT classifier for ``img_size`` inputs (a multiple of 32; default 224, tiny 32).
+
+    Windows and grids are sized from ``img_size`` at build time (``small`` is timm's
+    ``maxvit_nano_rw_256`` geometry built for 224 px: 7x7 windows at stride 32; its
+    published 256-px weights are resized by timm's loader).
+    """
     return build_classifier(
         "custom_maxvit",
         SIZES,
