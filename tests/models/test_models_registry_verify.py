@@ -6,6 +6,7 @@ registry itself, so a newly registered model is tested without editing this file
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 
@@ -21,6 +22,22 @@ from visionforge.models.verify import CHECKS, verify, verify_entry  # noqa: E402
 
 ALL_MODELS = list_models()
 OVERFIT_MODELS = [n for n in ALL_MODELS if model_entry(n).metadata.get("overfit")]
+
+STANDARD_SIZE = 224  # the pipeline's standard input size (data.image_size default)
+
+
+def _takes(name: str, param: str) -> bool:
+    return param in inspect.signature(model_entry(name).obj).parameters
+
+
+# every classification family has the documented sizes tiny / small / base (docs/models.md)
+SIZED_FAMILIES = [n for n in ALL_MODELS if _takes(n, "size")]
+SIZES = ("tiny", "small", "base")  # base: build + one batch-1 forward, about 1-4 s each on CPU
+OTHER_IMAGE_MODELS = [
+    n
+    for n in ALL_MODELS
+    if n not in SIZED_FAMILIES and model_entry(n).metadata["task"] != "signal"
+]
 
 
 def test_registry_is_populated():
@@ -63,3 +80,47 @@ def test_timm_name_is_accepted():
     assert result.passed, result.summary()
     assert result.task == "classification"
     assert model.eval()(torch.rand(1, 3, 32, 32)).shape == (1, 3)
+
+
+def _forward_once(model: torch.nn.Module, in_chans: int = 3):
+    with torch.no_grad():
+        return model.eval()(torch.rand(1, in_chans, STANDARD_SIZE, STANDARD_SIZE))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", SIZED_FAMILIES)
+def test_family_size_runs_at_standard_size(name, size):
+    """Each size builds and runs at 224 px: tiny/base with img_size=224, small by default.
+
+    ``small`` is what ``create_model(name, num_classes=N)`` builds, so it is built without
+    ``img_size``: its default must be the pipeline's standard size (CustomMaxViT's was 256,
+    and a 224-px image then failed inside the attention windows).
+    """
+    kwargs = {"img_size": STANDARD_SIZE} if size != "small" else {}
+    model = create_model(name, num_classes=3, size=size, **kwargs)
+    assert getattr(model, "img_size", None) in (None, STANDARD_SIZE)
+    logits = _forward_once(model)
+    assert tuple(logits.shape) == (1, 3) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", OTHER_IMAGE_MODELS)
+def test_image_model_runs_at_standard_size(name):
+    meta = model_entry(name).metadata
+    kwargs = dict(meta["test_kwargs"])
+    if _takes(name, "img_size"):
+        kwargs["img_size"] = STANDARD_SIZE
+    out = _forward_once(create_model(name, **kwargs), in_chans=meta["test_input"][0])
+    maps = out.values() if isinstance(out, dict) else out if isinstance(out, list) else [out]
+    for value in maps:
+        assert torch.isfinite(value).all()
+    if meta["task"] == "segmentation":
+        assert tuple(out.shape[-2:]) == (STANDARD_SIZE, STANDARD_SIZE)
+    if meta["task"] == "multitask":
+        assert tuple(out["segmentation"].shape[-2:]) == (STANDARD_SIZE, STANDARD_SIZE)
+
+
+def test_size_mismatch_names_the_build_argument():
+    """A fixed-size backbone fed another size says which ``img_size`` to build with."""
+    model = create_model("custom_swin_transformer", num_classes=3, size="tiny", img_size=32)
+    with pytest.raises(RuntimeError, match="build it with img_size=224"):
+        _forward_once(model)

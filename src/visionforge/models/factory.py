@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from visionforge.errors import UnknownNameError, WeightsError
@@ -142,13 +143,10 @@ def _accepts(fn: Callable[..., Any], param: str) -> bool:
 
 
 def _offline_message(name: str, exc: BaseException) -> str:
-    return (
-        f"Could not fetch pretrained weights for model {name!r} ({type(exc).__name__}: "
-        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). visionforge runs offline: "
-        f"download the weights on a connected machine and pass a local file instead, e.g. "
-        f"create_model({name!r}, pretrained='/path/to/weights.safetensors') "
-        f"(a .pth state dict also works), or on the CLI model.pretrained=/path/to/weights.safetensors."
-    )
+    """Kept for callers of the old private name; see :func:`visionforge.models.hub.offline_message`."""
+    from visionforge.models.hub import offline_message
+
+    return offline_message(name, exc)
 
 
 def create_model(name: str, *, pretrained: bool | str | os.PathLike[str] = False, **kwargs: Any):
@@ -156,13 +154,17 @@ def create_model(name: str, *, pretrained: bool | str | os.PathLike[str] = False
 
     Args:
         name: e.g. ``"DeepLabV3_plus"``, ``"deepepicnn"``, ``"custom_convnext"`` or ``"resnet18"`` (timm).
-        pretrained: ``False``; ``True`` to fetch the library's usual weights (needs a network,
-            fails offline with instructions); or a local ``.safetensors``/``.pth`` path.
+        pretrained: ``False``; ``True`` to fetch the library's usual weights (needs a network;
+            offline -- ``HF_HUB_OFFLINE=1``, or the hub not answering within
+            :data:`~visionforge.models.hub.PROBE_TIMEOUT_S` s -- weights already in the local
+            cache still load, otherwise it fails at once with instructions); or a local
+            ``.safetensors``/``.pth`` path.
         **kwargs: constructor arguments (``num_classes``, ``in_chans``, ``img_size``, ...).
 
     Returns:
         A plain ``torch.nn.Module`` with a ``visionforge_spec`` attribute.
     """
+    from visionforge.models.hub import FETCH_ERRORS, fetching_weights
     from visionforge.models.weights import load_weights
 
     _ensure_registered()
@@ -171,36 +173,21 @@ def create_model(name: str, *, pretrained: bool | str | os.PathLike[str] = False
         local_path, pretrained = os.fspath(pretrained), False
 
     if name in MODELS:
-        canonical = MODELS.canonical(name)
+        canonical, source = MODELS.canonical(name), "visionforge"
         factory = MODELS.get(canonical)
-        source = "visionforge"
-        if pretrained:
-            if not _accepts(factory, "pretrained"):
-                raise WeightsError(
-                    f"Model {canonical!r} has no published pretrained weights; pass a local "
-                    f"file instead: create_model({canonical!r}, pretrained='/path/to/weights.safetensors')"
-                )
-            kwargs_call = {**kwargs, "pretrained": True}
-        else:
-            kwargs_call = dict(kwargs)
-        try:
-            model = factory(**kwargs_call)
-        except WeightsError:
-            raise
-        except (OSError, ConnectionError) as exc:
-            if pretrained:
-                raise WeightsError(_offline_message(canonical, exc)) from None
-            raise
+        if pretrained and not _accepts(factory, "pretrained"):
+            raise WeightsError(
+                f"Model {canonical!r} has no published pretrained weights; pass a local "
+                f"file instead: create_model({canonical!r}, pretrained='/path/to/weights.safetensors')"
+            )
+        build = partial(factory, **({**kwargs, "pretrained": True} if pretrained else kwargs))
+        errors: tuple[type[BaseException], ...] = (OSError, ConnectionError)
     elif is_timm_model(name):
         import timm
 
         canonical, source = name, "timm"
-        try:
-            model = timm.create_model(name, pretrained=bool(pretrained), **kwargs)
-        except (RuntimeError, OSError, ConnectionError, ValueError) as exc:
-            if pretrained:
-                raise WeightsError(_offline_message(name, exc)) from None
-            raise
+        build = partial(timm.create_model, name, pretrained=bool(pretrained), **kwargs)
+        errors = FETCH_ERRORS
     else:
         try:
             MODELS.canonical(name)
@@ -210,6 +197,11 @@ def create_model(name: str, *, pretrained: bool | str | os.PathLike[str] = False
             ) from None
         raise AssertionError("unreachable")
 
+    if pretrained:  # a download: decided offline within seconds, one clear error
+        with fetching_weights(canonical, errors=errors):
+            model = build()
+    else:
+        model = build()
     if local_path is not None:
         load_weights(model, local_path)
     set_model_spec(model, canonical, source, kwargs)

@@ -7,8 +7,6 @@ from typing import Any
 
 from torch import nn
 
-from visionforge.errors import WeightsError
-
 __all__ = ["PretrainedArg", "is_local_path", "timm_create", "load_local_weights"]
 
 PretrainedArg = bool | str | os.PathLike[str]
@@ -19,27 +17,22 @@ def is_local_path(pretrained: object) -> bool:
     return isinstance(pretrained, str | os.PathLike) and not isinstance(pretrained, bool)
 
 
-def _offline_message(arch: str, exc: BaseException) -> str:
-    from visionforge.models.factory import _offline_message as factory_message
-
-    return factory_message(arch, exc)
-
-
 def timm_create(arch: str, pretrained: PretrainedArg = False, **kwargs: Any) -> nn.Module:
-    """``timm.create_model`` that fails offline with a :class:`WeightsError` explaining the fix.
+    """``timm.create_model`` that fails offline within seconds with a :class:`WeightsError`.
 
     A local ``pretrained`` path is not handled here (the caller loads it into its own module,
-    whose parameter names may differ from timm's); only ``True`` fetches timm's weights.
+    whose parameter names may differ from timm's); only ``True`` fetches timm's weights,
+    guarded by :func:`visionforge.models.hub.fetching_weights` (one quick connectivity
+    check per process; offline, cached weights still load and missing ones fail at once).
     """
     import timm
 
-    fetch = pretrained is True
-    try:
-        return timm.create_model(arch, pretrained=fetch, **kwargs)
-    except (OSError, ConnectionError, RuntimeError, ValueError) as exc:
-        if fetch:
-            raise WeightsError(_offline_message(arch, exc)) from None
-        raise
+    if pretrained is not True:
+        return timm.create_model(arch, pretrained=False, **kwargs)
+    from visionforge.models.hub import fetching_weights
+
+    with fetching_weights(arch):
+        return timm.create_model(arch, pretrained=True, **kwargs)
 
 
 def load_local_weights(module: nn.Module, path: str | os.PathLike[str]):

@@ -62,9 +62,24 @@ class BackboneHeadClassifier(nn.Module):
         return nn.Sequential(nn.Dropout(self.drop_rate), nn.Linear(self.num_features, num_classes))
 
     # -- timm's interface ---------------------------------------------------
+    #: input side length the backbone was built for (transformer families), else ``None``
+    img_size: int | None = None
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Unpooled backbone features (feature map or token sequence)."""
-        return self.backbone.forward_features(x)
+        try:
+            return self.backbone.forward_features(x)
+        except (AssertionError, RuntimeError) as exc:
+            built, got = self.img_size, tuple(int(v) for v in x.shape[-2:])
+            if built is None or got == (built, built):
+                raise
+            # timm's own message names windows or grids, not the build argument to change
+            raise RuntimeError(
+                f"{type(self.backbone).__name__} was built for {built}x{built} inputs "
+                f"(img_size={built}) but got {got[0]}x{got[1]}; its attention windows / position "
+                f"embeddings are fixed at build time: build it with img_size={got[0]} "
+                f"(or resize the inputs to {built} px). Detail: {exc}"
+            ) from exc
 
     def pre_logits(self, features: torch.Tensor) -> torch.Tensor:
         """What the head consumes, computed from :meth:`forward_features` output."""
@@ -121,7 +136,7 @@ def build_timm_backbone(
     to a callable building a reduced architecture from timm's model classes
     (no published weights).
     """
-    import timm
+    from visionforge.models.backbones._pretrained import timm_create
 
     check_size(family, size, sizes)
     spec = sizes[size]
@@ -129,7 +144,7 @@ def build_timm_backbone(
         no_pretrained(family, size, pretrained)
         return spec(in_chans=in_chans, **kwargs)
     name, extra = (spec, {}) if isinstance(spec, str) else spec
-    return timm.create_model(
+    return timm_create(
         name, pretrained=bool(pretrained), num_classes=0, in_chans=in_chans, **{**extra, **kwargs}
     )
 
@@ -157,7 +172,8 @@ def build_classifier(
         img_size: the factory's ``img_size``; CNN families (``default_img_size=None``)
             ignore it (any input size works), transformer families pass it to the
             backbone (position embeddings / attention windows are sized from it),
-            defaulting to ``default_img_size[size]``.
+            defaulting to ``default_img_size[size]`` (224, the pipeline's standard size,
+            for every published size); it is kept as ``model.img_size``.
         head_cls: the classifier wrapper (e.g. DeiT's two-token head).
         **kwargs: extra backbone arguments.
     """
@@ -166,4 +182,6 @@ def build_classifier(
     backbone = build_timm_backbone(
         family, size, sizes, pretrained=pretrained, in_chans=in_chans, **kwargs
     )
-    return head_cls(backbone, num_classes, drop_rate=drop_rate)
+    model = head_cls(backbone, num_classes, drop_rate=drop_rate)
+    model.img_size = kwargs.get("img_size")
+    return model

@@ -102,13 +102,14 @@ def custom_densenet_hybrid(
     ``pretrained=True`` (size ``base``) loads timm's ImageNet DenseNet-121 into
     the convolutional part; the transformer layers start from scratch.
     """
-    import timm
     from timm.models.densenet import DenseNet
+
+    from visionforge.models.backbones._pretrained import timm_create
 
     check_size("custom_densenet_hybrid", size, SIZES)
     cnn_spec, embed_dim, depth, heads = SIZES[size]
     if isinstance(cnn_spec, str):
-        cnn = timm.create_model(
+        cnn = timm_create(
             cnn_spec, pretrained=bool(pretrained), num_classes=0, in_chans=in_chans, **kwargs
         )
     else:

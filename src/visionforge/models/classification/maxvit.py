@@ -29,7 +29,7 @@ def _tiny(in_chans: int, img_size: int, **kwargs: Any) -> nn.Module:
 
 
 SIZES = {"tiny": _tiny, "small": "maxvit_nano_rw_256", "base": "maxvit_tiny_tf_224"}
-DEFAULT_IMG_SIZE = {"tiny": 32, "small": 256, "base": 224}
+DEFAULT_IMG_SIZE = {"tiny": 32, "small": 224, "base": 224}
 
 
 @register_model(
@@ -40,7 +40,7 @@ DEFAULT_IMG_SIZE = {"tiny": 32, "small": 256, "base": 224}
     test_kwargs={"size": "tiny", "num_classes": 3, "img_size": 32},
     test_input=(3, 32, 32),
     overfit=True,
-    description="MaxViT (timm maxxvit); sizes tiny/small(nano-rw-256)/base(tiny-tf-224)",
+    description="MaxViT (timm maxxvit); sizes tiny/small(nano-rw, 224 px)/base(tiny-tf-224)",
     lr_multiplier=1.2,
     scheduler="warmup_cosine",
     kind="transformer",
@@ -49,7 +49,12 @@ def custom_maxvit(
     num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
     size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
 ) -> BackboneHeadClassifier:
-    """MaxViT classifier for ``img_size`` inputs (tiny: multiple of 32; small 256; base 224)."""
+    """MaxViT classifier for ``img_size`` inputs (a multiple of 32; default 224, tiny 32).
+
+    Windows and grids are sized from ``img_size`` at build time (``small`` is timm's
+    ``maxvit_nano_rw_256`` geometry built for 224 px: 7x7 windows at stride 32; its
+    published 256-px weights are resized by timm's loader).
+    """
     return build_classifier(
         "custom_maxvit",
         SIZES,
