@@ -48,8 +48,11 @@ def _early_stopping(settings: Any, ckpt_dir: Path) -> Any:
 def _checkpoint(settings: Any, ckpt_dir: Path) -> list[Any]:
     from visionforge.engine.callbacks.checkpointing import best_checkpoint, last_checkpoints
 
-    return [best_checkpoint(ckpt_dir, settings.monitor, settings.resolved_mode),
-            *last_checkpoints(ckpt_dir, settings.checkpoint_every_n_steps)]
+    best = best_checkpoint(ckpt_dir, settings.monitor, settings.resolved_mode)
+    # best.ckpt is for using the model, last.ckpt for resuming: the optimizer state (2x the
+    # weights for Adam) goes into best only when asked
+    best.save_weights_only = not settings.save_optimizer_state_in_best
+    return [best, *last_checkpoints(ckpt_dir, settings.checkpoint_every_n_steps)]
 
 
 @CALLBACKS.register("ema", enabled_by="ema")
