@@ -61,16 +61,18 @@ class _Parser(argparse.ArgumentParser):
                 options.update(action.option_strings)
                 if isinstance(action, argparse._SubParsersAction):
                     stack.extend(action.choices.values())
+        from visionforge.cli.options import flag_hint
+
         hints = []
-        for arg in unknown:
+        for i, arg in enumerate(unknown):
             if arg.startswith("--"):
                 close = difflib.get_close_matches(arg.split("=")[0], sorted(options), n=2, cutoff=0.85)
                 if close:
                     hints.append(f"{arg}: did you mean {' or '.join(close)}?")
                 else:
-                    key = arg.lstrip("-").replace("-", "_")
-                    hints.append(f"{arg}: settings are key=value overrides, e.g. "
-                                 f"{key.split('=')[0]}=VALUE (see `visionforge config show`)")
+                    following = unknown[i + 1] if i + 1 < len(unknown) else None
+                    value = following if following and not following.startswith("-") else None
+                    hints.append(flag_hint(arg, value))
         return "".join(f"\n  {h}" for h in hints)
 
 

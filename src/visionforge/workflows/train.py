@@ -189,6 +189,26 @@ def _open_run_dir(cfg: Any, task: str, run_dir: Path | None) -> tuple[Path, list
     return run_dir, [run_dir, *missing]
 
 
+#: Python keyword spellings in data errors -> the run config's spelling
+_CONFIG_SPELLING = {"on_bad_image='skip'": "data.on_bad_image=skip"}
+
+
+def _cli_spelled(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn``; a :class:`DataError` that advises a Python keyword is re-raised with the
+    config key a run config needs (the data layer speaks to Python callers too)."""
+    from visionforge.errors import DataError
+
+    try:
+        return fn(*args, **kwargs)
+    except DataError as exc:
+        text = str(exc)
+        for python, config in _CONFIG_SPELLING.items():
+            text = text.replace(python, config)
+        if text == str(exc):
+            raise
+        raise DataError(text) from None
+
+
 def _prepare(cfg: Any, echo: Callable[[str], None], run_dir: Path | None = None
              ) -> tuple[Any, Path, str, dict[str, Any], list[Path]]:
     """Resolve the data kind and the model (its input contract shapes the data), then the data.
@@ -211,7 +231,8 @@ def _prepare(cfg: Any, echo: Callable[[str], None], run_dir: Path | None = None
     run_dir, created = _open_run_dir(cfg, task, run_dir)
     with _discard_on_error(run_dir, created):
         image_size = cfg.data.image_size or default_image_size(kind)
-        data = prepare_data(cfg.data, run_dir, image_size, contract, model_name=name)
+        data = _cli_spelled(prepare_data, cfg.data, run_dir, image_size, contract,
+                            model_name=name)
         if data.task != "signal":
             cfg.data.image_size = data.input_size[-1]
         cfg.data.kind = data.kind
