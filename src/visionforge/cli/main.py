@@ -76,6 +76,43 @@ class _Parser(argparse.ArgumentParser):
         return "".join(f"\n  {h}" for h in hints)
 
 
+#: library warnings that say nothing a visionforge user can act on (shown with -v)
+_NOISE = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r".*smaller than the logging interval.*",
+    r".*does not have many workers.*",
+    r".*`training_step` returned `None`.*",
+)
+
+
+#: Lightning's chatty loggers; set before Lightning is imported, since its import resets the
+#: level of "lightning", "lightning.pytorch" and "lightning.fabric" (not of these children)
+_LIGHTNING_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+    "lightning.pytorch.utilities.distributed",
+    "lightning.fabric.utilities.distributed",
+    "lightning.fabric.utilities.seed",
+)
+
+
+def setup_logging(verbose: int = 0) -> None:
+    """Quiet by default: warnings and errors only, without Lightning's INFO lines (each of
+    which it printed twice: its own handler and the root's), its "litlogger" tip or
+    known-harmless library warnings. ``-v`` shows INFO from every library, ``-vv`` DEBUG."""
+    import warnings
+
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+    for name in _LIGHTNING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    if not verbose:
+        for pattern in _NOISE:
+            warnings.filterwarnings("ignore", message=pattern)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available subcommand registered."""
     parser = _Parser(
@@ -88,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"visionforge {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: also library INFO logs and warnings; -vv: debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module_name in COMMANDS.values():
         try:
@@ -107,10 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE if args.command is None else 0
