@@ -118,6 +118,7 @@ def _model_kwargs(cfg: Any, name: str, data: Any, defaults_kwargs: dict[str, Any
 
 def _resolve_defaults(cfg: Any, kind: str, echo: Callable[[str], None]) -> tuple[str, dict]:
     """Fill model/batch size/epochs left to ``auto``/``None`` from the data kind's defaults."""
+    from visionforge.workflows.data_setup import default_image_size
     from visionforge.workflows.detect import task_defaults
 
     defaults = task_defaults(kind)
@@ -133,6 +134,9 @@ def _resolve_defaults(cfg: Any, kind: str, echo: Callable[[str], None]) -> tuple
     if cfg.trainer.max_epochs is None:
         cfg.trainer.max_epochs = defaults.max_epochs
         chosen.append(f"trainer.max_epochs={defaults.max_epochs}")
+    size = default_image_size(kind) if cfg.data.image_size is None else None
+    if size is not None:  # set later from the data (a model may fix its own size)
+        chosen.append(f"data.image_size={size}")
     if chosen:
         echo(f"detected {defaults.task} data ({kind}); chose " + ", ".join(chosen))
     return name, kwargs
