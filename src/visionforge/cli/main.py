@@ -52,6 +52,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+    def _value_after(self, flag: str) -> str | None:
+        """The word after ``flag`` on the command line (``--epochs 3`` -> ``"3"``); argparse
+        has already taken it as a positional argument."""
+        argv = list(getattr(self, "raw_argv", None) or sys.argv[1:])
+        if flag in argv[:-1]:
+            following = argv[argv.index(flag) + 1]
+            return None if following.startswith("-") or "=" in following else following
+        return None
+
     def _option_hint(self, unknown: list[str]) -> str:
         options = set()
         stack: list[argparse.ArgumentParser] = [self]
@@ -64,15 +73,13 @@ class _Parser(argparse.ArgumentParser):
         from visionforge.cli.options import flag_hint
 
         hints = []
-        for i, arg in enumerate(unknown):
+        for arg in unknown:
             if arg.startswith("--"):
                 close = difflib.get_close_matches(arg.split("=")[0], sorted(options), n=2, cutoff=0.85)
                 if close:
                     hints.append(f"{arg}: did you mean {' or '.join(close)}?")
                 else:
-                    following = unknown[i + 1] if i + 1 < len(unknown) else None
-                    value = following if following and not following.startswith("-") else None
-                    hints.append(flag_hint(arg, value))
+                    hints.append(flag_hint(arg, self._value_after(arg)))
         return "".join(f"\n  {h}" for h in hints)
 
 
@@ -82,6 +89,7 @@ _NOISE = (
     r".*smaller than the logging interval.*",
     r".*does not have many workers.*",
     r".*`training_step` returned `None`.*",
+    r".*exists and is not empty.*",  # resuming in its own run dir (the CSV log is merged)
 )
 
 
@@ -144,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from visionforge.errors import VisionforgeError
 
     parser = build_parser()
+    parser.raw_argv = list(argv) if argv is not None else None  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     if not getattr(args, "func", None):

@@ -287,7 +287,10 @@ def train_from_config(
     bs, nw = cfg.data.batch_size, cfg.data.num_workers
     train_loader = make_loader(data.train, bs, shuffle=True, num_workers=nw)
     val_loader = make_loader(data.val, bs, shuffle=False, num_workers=nw) if data.val else None
+    earlier = _read_csv_log(run_dir) if resume_from else []
     history = trainer.train(train_loader, val_loader)
+    if earlier:
+        _prepend_csv_log(run_dir, earlier)
     result = RunResult(run_dir=run_dir, task=data.task, model_name=name, history=history,
                        model_dir=getattr(trainer, "model_dir", None))
 
@@ -312,6 +315,33 @@ def train_from_config(
     except Exception as exc:  # a broken report must not lose the trained model and metrics
         _log.error("report generation failed (results are kept in %s): %s", run_dir, exc)
     return result
+
+
+def _read_csv_log(run_dir: Path) -> list[dict[str, str]]:
+    """Rows of ``logs/metrics.csv`` (Lightning's CSV logger rewrites it when a run resumes)."""
+    import csv
+
+    path = run_dir / "logs" / "metrics.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _prepend_csv_log(run_dir: Path, earlier: list[dict[str, str]]) -> None:
+    """Put the rows logged before a resume back in front of the resumed run's rows."""
+    import csv
+    import io
+
+    from visionforge.io import atomic_write_text
+
+    rows = earlier + _read_csv_log(run_dir)
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(run_dir / "logs" / "metrics.csv", buf.getvalue())
 
 
 def collapse_warnings(metrics: dict[str, Any]) -> list[str]:
