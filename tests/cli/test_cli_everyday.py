@@ -26,13 +26,14 @@ TINY = ["model=small_cnn", "model.kwargs.width=8", "data.image_size=16", "data.b
 
 
 def _class_folder(root: Path, n_per_class: int = 10, size: int = 16) -> Path:
+    """Two classes told apart by brightness: ``root/dark/*.png`` and ``root/light/*.png``."""
     rng = np.random.default_rng(0)
-    for c, name in enumerate(["dark", "light"]):
-        (root / name).mkdir(parents=True)
-        for i in range(n_per_class):
-            base = 40 if c == 0 else 210
-            img = np.clip(base + rng.normal(0, 20, (size, size, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(img).save(root / name / f"{i}.png")
+    for name, level in (("dark", 40), ("light", 210)):
+        folder = root / name
+        folder.mkdir(parents=True)
+        noise = rng.normal(0, 20, (n_per_class, size, size, 3))
+        for i, pixels in enumerate(np.clip(level + noise, 0, 255).astype(np.uint8)):
+            Image.fromarray(pixels).save(folder / f"{i}.png")
     return root
 
 
