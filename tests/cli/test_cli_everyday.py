@@ -358,7 +358,7 @@ def test_progress_bar_fits_80_columns(monkeypatch):
     monkeypatch.setattr(TQDMProgressBar, "get_metrics", lambda self, t, m: dict(full))
     bar = CompactProgressBar("val_accuracy")
     shown = bar.get_metrics(None, None)
-    assert shown == {"loss": "0.1235", "train_loss": "0.2", "val_accuracy": "0.75"}
+    assert shown == {"loss": "0.1235", "val_accuracy": "0.75"}
 
     class _Bar:
         dynamic_ncols, ncols = True, None

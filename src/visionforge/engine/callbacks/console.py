@@ -18,10 +18,11 @@ WIDTH = 80
 
 
 def progress_enabled(progress: bool | None) -> bool:
-    """``progress``, or (``None``) whether stderr is a terminal."""
+    """``progress``, or (``None``) whether stdout is a terminal: Lightning's bar and the
+    epoch lines both go to stdout, so ``visionforge train > log`` gets lines, not a bar."""
     if progress is not None:
         return bool(progress)
-    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return bool(getattr(sys.stdout, "isatty", lambda: False)())
 
 
 def _fmt(value: Any) -> str:
@@ -67,8 +68,8 @@ class EpochLine(Callback):
 
 
 class CompactProgressBar(TQDMProgressBar):
-    """Lightning's progress bar kept within :data:`WIDTH` columns: loss and the monitored
-    metric only (no ``v_num``), numbers to 4 significant digits."""
+    """Lightning's progress bar kept within :data:`WIDTH` columns: the step loss and the
+    monitored metric only (no ``v_num``), numbers to 4 significant digits."""
 
     def __init__(self, monitor: str = "val_loss") -> None:
         super().__init__()
@@ -77,9 +78,11 @@ class CompactProgressBar(TQDMProgressBar):
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
         keep = {}
-        for key in ("train_loss_step", "train_loss", self.monitor):
-            if key in metrics:
-                keep[key.replace("train_loss_step", "loss")] = _fmt(metrics[key])
+        loss = metrics.get("train_loss_step", metrics.get("train_loss"))
+        if loss is not None:
+            keep["loss"] = _fmt(loss)
+        if self.monitor in metrics and self.monitor != "train_loss":
+            keep[self.monitor] = _fmt(metrics[self.monitor])
         return keep
 
     def _narrow(self, bar: Any) -> Any:
