@@ -14,13 +14,15 @@ import difflib
 import fnmatch
 import importlib.metadata
 import logging
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from visionforge.errors import UnknownNameError
 
 __all__ = [
+    "closest_names",
     "Registry",
     "RegistryEntry",
     "MODELS",
@@ -36,6 +38,32 @@ __all__ = [
 
 PLUGIN_GROUP = "visionforge.plugins"
 _log = logging.getLogger(__name__)
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def closest_names(name: str, candidates: Iterable[str], n: int = 5,
+                  cutoff: float = 0.6) -> list[str]:
+    """The candidates closest to ``name``, best first.
+
+    Case and separators are ignored first (``resnet_18`` finds ``resnet18``, ``ResNet-18``
+    too), then :func:`difflib.get_close_matches` ranks by similarity, then candidates
+    containing ``name`` follow (``epochs`` finds ``max_epochs``).
+    """
+    groups: dict[str, list[str]] = {}
+    for cand in candidates:
+        groups.setdefault(_squash(cand), []).append(cand)
+    key = _squash(name)
+    keys = list(groups.get(key, []) and [key])
+    keys += difflib.get_close_matches(key, list(groups), n=n, cutoff=cutoff)
+    if key:
+        keys += sorted((k for k in groups if key in k), key=len)
+    out: list[str] = []
+    for k in keys:
+        out.extend(c for c in groups[k] if c not in out)
+    return out[:n]
 
 
 @dataclass(frozen=True)
@@ -168,11 +196,8 @@ class Registry:
 
     def suggestions(self, name: str, n: int = 5) -> list[str]:
         """Closest registered names (canonical names and aliases) to ``name``."""
-        keys = list(self._lookup)
-        close = difflib.get_close_matches(str(name).lower(), keys, n=n, cutoff=0.4)
-        substr = [k for k in keys if str(name).lower() in k and k not in close]
         out: list[str] = []
-        for key in close + substr:
+        for key in closest_names(name, self._lookup, n=3 * n, cutoff=0.4):
             canonical = self._lookup[key]
             if canonical not in out:
                 out.append(canonical)

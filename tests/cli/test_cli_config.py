@@ -40,7 +40,7 @@ def test_group_selection_and_shortcuts(tmp_path):
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        (["trainer.max_epoch=3"], "valid keys under trainer: max_epochs"),
+        (["trainer.max_epoch=3"], "did you mean trainer.max_epochs="),
         (["trainer.max_epochs=abc"], "trainer.max_epochs"),
         (["trainer=gpux"], "choose one of: cpu, debug, default, gpu, multi_gpu"),
         (["nonsense"], "key=value"),

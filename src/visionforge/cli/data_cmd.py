@@ -8,8 +8,8 @@ from typing import Any
 from visionforge.errors import ConfigError
 
 EXAMPLES = """examples:
-  visionforge data check data/flowers                  # report + data/flowers/data_check.json
-  visionforge data check data/seg --num-classes 3 --out runs/check.json
+  visionforge data check data/flowers                  # report + ./data_check.json
+  visionforge data check data/seg --num-classes 3 out=runs/check.json
   visionforge data split data/flowers ratios=0.8,0.1,0.1 seed=0 out=data/flowers/splits.csv
   visionforge data split data/flowers seed=1 --copy data/flowers_split
 """
@@ -30,7 +30,9 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("path", help="dataset folder")
-    check.add_argument("--out", help="report JSON path (default PATH/data_check.json)")
+    check.add_argument("overrides", nargs="*", help="out=REPORT.json")
+    check.add_argument("--out", help="report JSON path (default ./data_check.json: the "
+                       "dataset folder is never written to)")
     check.add_argument("--manifest", help="split manifest (CSV/JSON) to check instead of folders")
     check.add_argument("--num-classes", type=int, help="check mask values are < this")
     check.set_defaults(func=run_check)
@@ -57,11 +59,14 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from visionforge.data.check import check_dataset, format_report
+    from pathlib import Path
 
-    report = check_dataset(
-        args.path, args.out, manifest=args.manifest, num_classes=args.num_classes
-    )
+    from visionforge.cli.options import parse_options
+    from visionforge.data.check import REPORT_NAME, check_dataset, format_report
+
+    opts = parse_options(args.overrides, ("out",), "data check")
+    out = opts.get("out") or args.out or Path.cwd() / REPORT_NAME
+    report = check_dataset(args.path, out, manifest=args.manifest, num_classes=args.num_classes)
     print(format_report(report))
     return 0 if report["ok"] else 1
 

@@ -56,6 +56,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+    def _value_after(self, flag: str) -> str | None:
+        """The word after ``flag`` on the command line (``--epochs 3`` -> ``"3"``); argparse
+        has already taken it as a positional argument."""
+        argv = list(getattr(self, "raw_argv", None) or sys.argv[1:])
+        if flag in argv[:-1]:
+            following = argv[argv.index(flag) + 1]
+            return None if following.startswith("-") or "=" in following else following
+        return None
+
     def _option_hint(self, unknown: list[str]) -> str:
         options = set()
         stack: list[argparse.ArgumentParser] = [self]
@@ -65,6 +74,8 @@ class _Parser(argparse.ArgumentParser):
                 options.update(action.option_strings)
                 if isinstance(action, argparse._SubParsersAction):
                     stack.extend(action.choices.values())
+        from visionforge.cli.options import flag_hint
+
         hints = []
         for arg in unknown:
             if arg.startswith("--"):
@@ -72,10 +83,46 @@ class _Parser(argparse.ArgumentParser):
                 if close:
                     hints.append(f"{arg}: did you mean {' or '.join(close)}?")
                 else:
-                    key = arg.lstrip("-").replace("-", "_")
-                    hints.append(f"{arg}: settings are key=value overrides, e.g. "
-                                 f"{key.split('=')[0]}=VALUE (see `visionforge config show`)")
+                    hints.append(flag_hint(arg, self._value_after(arg)))
         return "".join(f"\n  {h}" for h in hints)
+
+
+#: library warnings that say nothing a visionforge user can act on (shown with -v)
+_NOISE = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r".*smaller than the logging interval.*",
+    r".*does not have many workers.*",
+    r".*`training_step` returned `None`.*",
+    r".*exists and is not empty.*",  # resuming in its own run dir (the CSV log is merged)
+)
+
+
+#: Lightning's chatty loggers; set before Lightning is imported, since its import resets the
+#: level of "lightning", "lightning.pytorch" and "lightning.fabric" (not of these children)
+_LIGHTNING_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+    "lightning.pytorch.utilities.distributed",
+    "lightning.fabric.utilities.distributed",
+    "lightning.fabric.utilities.seed",
+)
+
+
+def setup_logging(verbose: int = 0) -> None:
+    """Quiet by default: warnings and errors only, without Lightning's INFO lines (each of
+    which it printed twice: its own handler and the root's), its "litlogger" tip or
+    known-harmless library warnings. ``-v`` shows INFO from every library, ``-vv`` DEBUG."""
+    import warnings
+
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+    for name in _LIGHTNING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    if not verbose:
+        for pattern in _NOISE:
+            warnings.filterwarnings("ignore", message=pattern)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"visionforge {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: also library INFO logs and warnings; -vv: debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module_name in COMMANDS.values():
         try:
@@ -151,11 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from visionforge.errors import VisionforgeError
 
     parser = build_parser()
+    parser.raw_argv = list(argv) if argv is not None else None  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE if args.command is None else 0

@@ -8,7 +8,7 @@ from typing import Any
 
 from visionforge.errors import ConfigError
 
-__all__ = ["parse_options"]
+__all__ = ["parse_options", "flag_hint"]
 
 
 def parse_options(
@@ -39,3 +39,22 @@ def parse_options(
             kind = getattr(types[key], "__name__", "value")
             raise ConfigError(f"{command}: {key}={value!r} is not a valid {kind}") from None
     return out
+
+
+def flag_hint(flag: str, value: str | None = None) -> str:
+    """How to write an unknown ``--flag [VALUE]`` as a run-config override.
+
+    ``--epochs 3`` -> ``trainer.max_epochs=3`` (the closest real config keys, in CLI
+    spelling); a flag naming no config key gets the general ``key=value`` advice.
+    """
+    from visionforge.config.loader import config_keys, suggest_keys
+
+    name, _, inline = flag.lstrip("-").partition("=")
+    value = inline or value or "VALUE"
+    key = name.replace("-", "_")
+    close = [key] if key in config_keys() else suggest_keys(key, n=2)
+    if close:
+        return (f"{flag}: settings are key=value overrides; did you mean "
+                + " or ".join(f"{k}={value}" for k in close) + "?")
+    return (f"{flag}: settings are key=value overrides, e.g. trainer.max_epochs=3 "
+            "(see `visionforge config show`)")

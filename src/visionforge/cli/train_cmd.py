@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 EXAMPLE = """examples:
   visionforge train data.root=path/to/images                 # detects the task, picks defaults
@@ -11,6 +12,11 @@ EXAMPLE = """examples:
   visionforge train data=osdb data.root=events/ model=deepepicnn
   visionforge train --config runs/classification/exp/config.yaml   # reproduce a run
   visionforge train --config nnConfig.json                           # an nnTraining2 config
+  visionforge train resume=true name=digits      # continue the latest run named digits
+  visionforge train resume=runs/classification/digits trainer.max_epochs=20
+resume=true|RUN_DIR|FILE.ckpt continues a run in its own run dir from checkpoints/last.ckpt
+(true = the newest run of name= under project_dir); a checkpoint outside a run dir starts a
+new run dir from it.
 """
 
 
@@ -27,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     parser.add_argument("--config", dest="config_file",
                         help="a saved run config (YAML) or an nnTraining2 JSON config")
+    parser.add_argument("--resume", nargs="?", const="true", metavar="PATH",
+                        help="same as resume=true|PATH")
     parser.add_argument("--kfold", type=int, default=None,
                         help="nnTraining2 configs: train N folds and write kfold_summary.json")
     parser.set_defaults(func=run)
@@ -72,17 +80,84 @@ def _nntraining2(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_resume(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """``resume=`` / ``--resume`` taken out of the overrides (it is not a config key)."""
+    resume = getattr(args, "resume", None)
+    overrides = []
+    if resume is not None and "=" in resume:  # `--resume key=value`: the flag had no PATH
+        overrides.append(resume)
+        resume = "true"
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() in ("resume", "trainer.resume_from", "resume_from"):
+            resume = value
+        else:
+            overrides.append(item)
+    if resume is not None and resume.lower() in ("false", "no", "0", ""):
+        resume = None
+    return resume, overrides
+
+
+def _compose_resumed(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The run config, the run dir to continue (or None) and the checkpoint (or None).
+
+    Resuming a run dir without ``--config`` uses that run's saved ``config.yaml``, so the
+    overrides given now (e.g. more epochs) change only what they name.
+    """
+    from visionforge.config.loader import compose_config
+    from visionforge.workflows.run_dir import resolve_resume
+
+    resume, overrides = _split_resume(args)
+    composed = compose_config(overrides, config_file=args.config_file)
+    if resume is None:
+        return composed.cfg, None, None
+    cfg = composed.cfg
+    run_dir, ckpt = resolve_resume(resume, cfg.project_dir, cfg.name)
+    saved = run_dir / "config.yaml" if run_dir is not None else None
+    if saved is not None and saved.is_file():
+        if args.config_file is None:
+            cfg = compose_config(overrides, config_file=saved).cfg
+        _check_same_schedule(compose_config([], config_file=saved).cfg, cfg, saved)
+    return cfg, run_dir, ckpt
+
+
+def _check_same_schedule(saved: Any, cfg: Any, path: Any) -> None:
+    """A resumed run keeps its LR schedule, whose length was fixed by the epochs/steps it
+    started with; only ``scheduler.name=none`` or ``plateau`` can run longer."""
+    from visionforge.errors import ConfigError
+
+    for key in ("max_epochs", "max_steps"):
+        before, now = saved.trainer.get(key), cfg.trainer.get(key)
+        if before != now and str(cfg.scheduler.name).lower() not in ("none", "plateau"):
+            raise ConfigError(
+                f"resume: trainer.{key}={now} differs from the run's {before} ({path}), but the "
+                f"run's learning-rate schedule ({cfg.scheduler.name}) was sized for {before}; "
+                f"resume with trainer.{key}={before}, or start a new run (--config {path} "
+                f"trainer.{key}={now})"
+            )
+
+
+def _print_footer(result: Any) -> None:
+    """Warnings worth a line (collapse) and the run dir's size."""
+    from visionforge.export.report import format_size
+    from visionforge.workflows.run_dir import dir_size
+
+    for message in (result.metrics or {}).get("warnings", []):
+        print(f"warning: {message}")
+    print(f"run dir size: {format_size(dir_size(result.run_dir))} ({result.run_dir})")
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     if args.config_file and Path(args.config_file).suffix.lower() == ".json":
         return _nntraining2(args)
 
-    from visionforge.config.loader import compose_config
     from visionforge.workflows.summary import print_summary
     from visionforge.workflows.train import train_from_config
 
-    composed = compose_config(args.overrides, config_file=args.config_file)
-    result = train_from_config(composed.cfg)
+    cfg, run_dir, ckpt = _compose_resumed(args)
+    result = train_from_config(cfg, run_dir=run_dir, resume_from=ckpt)
     print_summary(result)
+    _print_footer(result)
     return 0

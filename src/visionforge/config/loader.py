@@ -25,6 +25,8 @@ __all__ = [
     "group_options",
     "save_config",
     "flatten",
+    "config_keys",
+    "suggest_keys",
 ]
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -133,28 +135,62 @@ def _merge_checked(base: Any, other: Any, origin: str) -> Any:
         raise ConfigError(_explain(exc, origin)) from None
 
 
-def _explain(exc: Exception, origin: str) -> str:
-    from visionforge.config.schema import RunConfig
-
-    key = getattr(exc, "full_key", None) or ""
-    msg = str(exc).splitlines()[0]
-    valid = ""
-    parent = key.rsplit(".", 1)[0] if "." in key else ""
+def config_keys() -> list[str]:
+    """Every dotted key of the run config (``trainer.max_epochs``, ``data.root``, ...)."""
     import dataclasses
 
-    node: Any = RunConfig
-    for part in parent.split(".") if parent else []:
-        fields = {f.name: f for f in dataclasses.fields(node)}
-        if part not in fields:
-            node = None
-            break
-        node = fields[part].default_factory()  # type: ignore[misc]
-        node = type(node)
-    if "not in" in msg and node is not None and dataclasses.is_dataclass(node):
-        valid = f"; valid keys{' under ' + parent if parent else ''}: " + ", ".join(
-            f.name for f in dataclasses.fields(node)
-        )
-    return f"invalid config key {key!r} ({origin}): {msg}{valid}"
+    from visionforge.config.schema import RunConfig
+
+    def walk(node: Any, prefix: str) -> list[str]:
+        out = []
+        for f in dataclasses.fields(node):
+            kind = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+            if dataclasses.is_dataclass(kind):
+                out += walk(type(kind), f"{prefix}{f.name}.")
+            else:
+                out.append(prefix + f.name)
+        return out
+
+    return walk(RunConfig, "")
+
+
+#: names users bring from other tools -> the key's own name here
+_KEY_ALIASES = {"learning_rate": "lr", "epochs": "max_epochs", "epoch": "max_epochs",
+                "batch": "batch_size", "bs": "batch_size", "workers": "num_workers",
+                "imgsz": "image_size", "img_size": "image_size", "size": "image_size",
+                "gpus": "devices", "amp": "mixed_precision", "patience": "early_stopping_patience",
+                "weights": "pretrained", "arch": "name", "steps": "max_steps"}
+
+
+def suggest_keys(key: str, n: int = 3) -> list[str]:
+    """The config keys closest to ``key`` (a dotted path or a bare name), best first:
+    ``trainer.epochs``, ``epochs`` and ``--epochs`` all give ``trainer.max_epochs``."""
+    from visionforge.registry import closest_names
+
+    key = key.strip().lstrip("-").replace("-", "_")
+    leaf = key.rsplit(".", 1)[-1]
+    leaf = _KEY_ALIASES.get(leaf.lower(), leaf)
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    by_leaf: dict[str, list[str]] = {}
+    for k in config_keys():
+        by_leaf.setdefault(k.rsplit(".", 1)[-1], []).append(k)
+    ranked = [k for name in closest_names(leaf, by_leaf, n=n) for k in by_leaf[name]]
+    exact = by_leaf.get(leaf, [])
+    if exact:  # the same name in another section (trainer.lr -> optimizer.lr) says it all
+        return exact[:n]
+    ranked.sort(key=lambda k: bool(parent) and not k.startswith(parent + "."))
+    return ranked[:n]
+
+
+def _explain(exc: Exception, origin: str) -> str:
+    key = getattr(exc, "full_key", None) or ""
+    msg = str(exc).splitlines()[0]
+    hint = ""
+    if "not in" in msg:
+        close = suggest_keys(key)
+        hint = ("; did you mean " + " or ".join(f"{k}=..." for k in close) + "?" if close
+                else "") + " (all keys: `visionforge config show`)"
+    return f"invalid config key {key!r} ({origin}): {msg}{hint}"
 
 
 def _compose_groups(groups: Mapping[str, str]) -> Any:

@@ -108,6 +108,9 @@ class TrainSettings:
                             cfg_type=bool)
     resume: bool = _s(False, "continue from checkpoints/last.ckpt of the output dir", "trainer",
                       cfg_type=bool)
+    save_optimizer_state_in_best: bool = _s(
+        False, "best.ckpt also holds the optimizer/scheduler state (last.ckpt always does, "
+        "for resume); false keeps best.ckpt to the weights", "trainer", cfg_type=bool)
     # -- optimizer --------------------------------------------------------------------
     optimizer: Any = _s("adamw", "adam | adamw | sgd | rmsprop, or an optimizer instance",
                         "optimizer", key="name", cfg_type=str)

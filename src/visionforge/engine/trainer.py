@@ -10,7 +10,6 @@ directory: ``checkpoints/{last,best}.ckpt``, ``logs/``, ``history.json`` and
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -197,9 +196,9 @@ class Trainer:
         return resolve_precision(self.mixed_precision, dev), accelerator, devices
 
     def _show_progress(self) -> bool:
-        if self.progress is not None:
-            return bool(self.progress)
-        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+        from visionforge.engine.callbacks.console import progress_enabled
+
+        return progress_enabled(self.progress)
 
     def _lightning_trainer(
         self, *, fit: bool, callbacks: list[Any], loggers: Any, wrapped: bool

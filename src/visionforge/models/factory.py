@@ -107,6 +107,21 @@ def is_timm_model(name: str) -> bool:
     return bool(timm.is_model(name))
 
 
+def unknown_model_message(name: str) -> str:
+    """The error for a model name that is neither registered nor a timm architecture,
+    naming the closest registered and timm names (``resnet_18`` -> ``resnet18``)."""
+    import timm
+
+    from visionforge.registry import closest_names
+
+    _ensure_registered()
+    registered = MODELS.list(include_aliases=False)
+    close = closest_names(name, [*registered, *timm.list_models()], n=5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return (f"Unknown model {name!r}.{hint} Choose a registered model ({len(registered)}; "
+            "`visionforge models list`) or any timm architecture (timm.list_models()).")
+
+
 def is_registered(name: str) -> bool:
     """True if ``name`` (or an alias) is a registered model; loads the built-ins and plugins first."""
     _ensure_registered()
@@ -189,13 +204,7 @@ def create_model(name: str, *, pretrained: bool | str | os.PathLike[str] = False
         build = partial(timm.create_model, name, pretrained=bool(pretrained), **kwargs)
         errors = FETCH_ERRORS
     else:
-        try:
-            MODELS.canonical(name)
-        except UnknownNameError as exc:
-            raise UnknownNameError(
-                f"{exc} Any timm architecture name (see timm.list_models()) is also accepted."
-            ) from None
-        raise AssertionError("unreachable")
+        raise UnknownNameError(unknown_model_message(name))
 
     if pretrained:  # a download: decided offline within seconds, one clear error
         with fetching_weights(canonical, errors=errors):

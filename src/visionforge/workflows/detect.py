@@ -23,7 +23,8 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
 
     Rules, in order: ``images/`` and ``masks/`` sub-folders (also under ``train/``)
     -> segmentation pairs;
-    sub-folders holding images -> classification folders; ``*.json`` files -> OSDB events;
+    sub-folders holding images, also ``train/<class>/`` (what ``visionforge data split --copy``
+    writes) -> classification folders; ``*.json`` files -> OSDB events;
     ``.csv``/``.npy``/``.ts`` files -> generic signals.
     """
     path = Path(root)
@@ -38,6 +39,9 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
     subdirs = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
     if any(_files(d, IMAGE_SUFFIXES) for d in subdirs):
         return "folder"
+    train = path / "train"
+    if train.is_dir() and any(_files(d, IMAGE_SUFFIXES) for d in train.iterdir() if d.is_dir()):
+        return "folder"  # root/{train,val,test}/<class>/: the image_folder datamodule reads it
     files = _files(path, SIGNAL_SUFFIXES)
     if any(f.suffix == ".json" for f in files):
         return "osdb"

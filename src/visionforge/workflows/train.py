@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,8 @@ class RunResult:
     seconds: float = 0.0
 
 
-def build_trainer_kwargs(cfg: Any, run_dir: Path, data: Any) -> dict[str, Any]:
+def build_trainer_kwargs(cfg: Any, run_dir: Path, data: Any, *,
+                         resume_from: str | Path | None = None) -> dict[str, Any]:
     """``Trainer`` keyword arguments of a run: the config's settings plus what the data says."""
     from visionforge.config.settings import settings_from_config
 
@@ -49,6 +52,7 @@ def build_trainer_kwargs(cfg: Any, run_dir: Path, data: Any) -> dict[str, Any]:
         cfg, output_dir=run_dir, class_names=data.class_names, task=data.task,
         preprocessing=data.preprocessing, class_weights=class_weights,
         model_meta=data.model_meta or None,
+        **({"resume_from": str(resume_from)} if resume_from is not None else {}),
     )
     return {"settings": settings}
 
@@ -115,6 +119,7 @@ def _model_kwargs(cfg: Any, name: str, data: Any, defaults_kwargs: dict[str, Any
 
 def _resolve_defaults(cfg: Any, kind: str, echo: Callable[[str], None]) -> tuple[str, dict]:
     """Fill model/batch size/epochs left to ``auto``/``None`` from the data kind's defaults."""
+    from visionforge.workflows.data_setup import default_image_size
     from visionforge.workflows.detect import task_defaults
 
     defaults = task_defaults(kind)
@@ -130,6 +135,9 @@ def _resolve_defaults(cfg: Any, kind: str, echo: Callable[[str], None]) -> tuple
     if cfg.trainer.max_epochs is None:
         cfg.trainer.max_epochs = defaults.max_epochs
         chosen.append(f"trainer.max_epochs={defaults.max_epochs}")
+    size = default_image_size(kind) if cfg.data.image_size is None else None
+    if size is not None:  # set later from the data (a model may fix its own size)
+        chosen.append(f"data.image_size={size}")
     if chosen:
         echo(f"detected {defaults.task} data ({kind}); chose " + ", ".join(chosen))
     return name, kwargs
@@ -147,27 +155,97 @@ def _model_contract(name: str) -> Any:
     return contract_for(name)
 
 
-def _prepare(cfg: Any, echo: Callable[[str], None]) -> tuple[Any, Path, str, dict[str, Any]]:
-    """Resolve the data kind and the model (its input contract shapes the data), then the data."""
+def _absolute_paths(cfg: Any) -> None:
+    """Store data and weight paths absolute, so the saved ``config.yaml`` re-runs from anywhere."""
+    for key in ("root", "images_dir", "masks_dir"):
+        value = cfg.data.get(key)
+        if value:
+            cfg.data[key] = str(Path(value).expanduser().resolve())
+    pretrained = cfg.model.pretrained
+    if isinstance(pretrained, str) and Path(pretrained).expanduser().exists():
+        cfg.model.pretrained = str(Path(pretrained).expanduser().resolve())
+
+
+@contextmanager
+def _discard_on_error(run_dir: Path, created: list[Path]) -> Iterator[None]:
+    """Remove the folders in ``created`` (a new run dir and the parents made for it) when the
+    block fails, so a run that never started leaves nothing half-made behind."""
+    try:
+        yield
+    except BaseException:
+        for folder in created:
+            if folder == run_dir:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                with suppress(OSError):
+                    folder.rmdir()  # only when empty: another run may live there
+        raise
+
+
+def _open_run_dir(cfg: Any, task: str, run_dir: Path | None) -> tuple[Path, list[Path]]:
+    """``run_dir`` (a resumed run) or a new one; also the folders this call created."""
+    from visionforge.workflows.run_dir import new_run_dir
+
+    if run_dir is not None:
+        return run_dir, []
+    parents = [Path(cfg.project_dir) / task, Path(cfg.project_dir)]
+    missing = [p for p in parents if not p.exists()]
+    run_dir = new_run_dir(cfg.project_dir, task, cfg.name)
+    return run_dir, [run_dir, *missing]
+
+
+#: Python keyword spellings in data errors -> the run config's spelling
+_CONFIG_SPELLING = {"on_bad_image='skip'": "data.on_bad_image=skip"}
+
+
+def _cli_spelled(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn``; a :class:`DataError` that advises a Python keyword is re-raised with the
+    config key a run config needs (the data layer speaks to Python callers too)."""
+    from visionforge.errors import DataError
+
+    try:
+        return fn(*args, **kwargs)
+    except DataError as exc:
+        text = str(exc)
+        for python, config in _CONFIG_SPELLING.items():
+            text = text.replace(python, config)
+        if text == str(exc):
+            raise
+        raise DataError(text) from None
+
+
+def _prepare(cfg: Any, echo: Callable[[str], None], run_dir: Path | None = None
+             ) -> tuple[Any, Path, str, dict[str, Any], list[Path]]:
+    """Resolve the data kind and the model (its input contract shapes the data), then the data.
+
+    Everything that can be checked without reading the data (data kind, model name, input
+    contract, run name) is checked before the run dir exists; a data error after that
+    removes the new run dir again. Returns the data, the run dir, the model name and
+    kwargs, and the folders created for the run (empty when resuming).
+    """
     from visionforge.workflows.data_setup import default_image_size, prepare_data, resolve_kind
     from visionforge.workflows.detect import task_defaults
-    from visionforge.workflows.run_dir import new_run_dir
+    from visionforge.workflows.run_dir import check_run_name
 
     kind = resolve_kind(cfg.data)
     task = cfg.task if cfg.task != "auto" else task_defaults(kind).task
     name, default_kwargs = _resolve_defaults(cfg, kind, echo)
     contract = _model_contract(name)
-    run_dir = new_run_dir(cfg.project_dir, task, cfg.name)
-    image_size = cfg.data.image_size or default_image_size(kind)
-    data = prepare_data(cfg.data, run_dir, image_size, contract, model_name=name)
-    if data.task != "signal":
-        cfg.data.image_size = data.input_size[-1]
-    cfg.data.kind = data.kind
-    cfg.task = data.task
-    kwargs = _model_kwargs(cfg, name, data, default_kwargs)
+    check_run_name(cfg.name)
+    _absolute_paths(cfg)
+    run_dir, created = _open_run_dir(cfg, task, run_dir)
+    with _discard_on_error(run_dir, created):
+        image_size = cfg.data.image_size or default_image_size(kind)
+        data = _cli_spelled(prepare_data, cfg.data, run_dir, image_size, contract,
+                            model_name=name)
+        if data.task != "signal":
+            cfg.data.image_size = data.input_size[-1]
+        cfg.data.kind = data.kind
+        cfg.task = data.task
+        kwargs = _model_kwargs(cfg, name, data, default_kwargs)
     cfg.model.name = name
     cfg.model.kwargs = kwargs
-    return data, run_dir, name, kwargs
+    return data, run_dir, name, kwargs, created
 
 
 def train_from_config(
@@ -175,12 +253,19 @@ def train_from_config(
     *,
     echo: Callable[[str], None] = print,
     after_train: Callable[[RunResult, Any, Any], None] | None = None,
+    run_dir: Path | None = None,
+    resume_from: str | Path | None = None,
 ) -> RunResult:
-    """Run a whole training job described by a validated run config (``DictConfig``)."""
+    """Run a whole training job described by a validated run config (``DictConfig``).
+
+    ``run_dir`` continues an existing run dir instead of creating a new one and
+    ``resume_from`` names the checkpoint to resume from (see ``resume=`` of
+    ``visionforge train`` and :func:`visionforge.workflows.run_dir.resolve_resume`).
+    """
     from omegaconf import OmegaConf
 
     from visionforge.config.loader import save_config
-    from visionforge.engine import Trainer
+    from visionforge.engine import Trainer, set_seed
     from visionforge.io import atomic_write_json
     from visionforge.models import create_model
 
@@ -190,20 +275,23 @@ def train_from_config(
             f"framework={cfg.framework!r}: `visionforge train` runs PyTorch models; use "
             "visionforge.interop.model_call(..., framework='tensorflow') for Keras models"
         )
-    data, run_dir, name, kwargs = _prepare(cfg, echo)
+    data, run_dir, name, kwargs, created = _prepare(cfg, echo, run_dir)
+    with _discard_on_error(run_dir, created):  # a bad model kwarg must not leave a run dir
+        set_seed(cfg.seed)  # before building the model, so its initial weights follow the seed
+        model = create_model(name, pretrained=cfg.model.pretrained, **kwargs)
+        trainer = Trainer(model, **build_trainer_kwargs(cfg, run_dir, data,
+                                                        resume_from=resume_from))
     save_config(cfg, run_dir / "config.yaml")
     atomic_write_json(run_dir / "dataset.json", data.summary)
-    echo(f"run dir: {run_dir}")
+    echo(f"run dir: {run_dir}" + (f" (resuming from {resume_from})" if resume_from else ""))
 
-    from visionforge.engine import set_seed
-
-    set_seed(cfg.seed)  # before building the model, so its initial weights follow the seed too
-    model = create_model(name, pretrained=cfg.model.pretrained, **kwargs)
     bs, nw = cfg.data.batch_size, cfg.data.num_workers
     train_loader = make_loader(data.train, bs, shuffle=True, num_workers=nw)
     val_loader = make_loader(data.val, bs, shuffle=False, num_workers=nw) if data.val else None
-    trainer = Trainer(model, **build_trainer_kwargs(cfg, run_dir, data))
+    earlier = _read_csv_log(run_dir) if resume_from else []
     history = trainer.train(train_loader, val_loader)
+    if earlier:
+        _prepend_csv_log(run_dir, earlier)
     result = RunResult(run_dir=run_dir, task=data.task, model_name=name, history=history,
                        model_dir=getattr(trainer, "model_dir", None))
 
@@ -227,18 +315,93 @@ def train_from_config(
         )
     except Exception as exc:  # a broken report must not lose the trained model and metrics
         _log.error("report generation failed (results are kept in %s): %s", run_dir, exc)
+    _track_results(trainer, run_dir, cfg)
     return result
+
+
+def _track_results(trainer: Any, run_dir: Path, cfg: Any) -> None:
+    """Params, test metrics, report, plots and config into the run's MLflow run (if any)."""
+    from omegaconf import OmegaConf
+
+    from visionforge.engine.tracking import log_run_results
+
+    try:
+        log_run_results(trainer, run_dir, OmegaConf.to_container(cfg, resolve=True))
+    except Exception as exc:  # tracking is a copy of what the run dir already holds
+        _log.error("MLflow logging of the results failed (they are in %s): %s", run_dir, exc)
+
+
+def _read_csv_log(run_dir: Path) -> list[dict[str, str]]:
+    """Rows of ``logs/metrics.csv`` (Lightning's CSV logger rewrites it when a run resumes)."""
+    import csv
+
+    path = run_dir / "logs" / "metrics.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _prepend_csv_log(run_dir: Path, earlier: list[dict[str, str]]) -> None:
+    """Put the rows logged before a resume back in front of the resumed run's rows."""
+    import csv
+    import io
+
+    from visionforge.io import atomic_write_text
+
+    rows = earlier + _read_csv_log(run_dir)
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(run_dir / "logs" / "metrics.csv", buf.getvalue())
+
+
+def collapse_warnings(metrics: dict[str, Any]) -> list[str]:
+    """Messages for heads that predict a single class for every sample/pixel.
+
+    A confusion matrix (rows = truth, columns = prediction) with one non-empty column
+    while the truth holds several classes means the model has collapsed: its accuracy
+    is just that class's share, which a headline number hides.
+    """
+    out = []
+    sections = [("", metrics)] + [(f"{k} ", v) for k, v in metrics.items()
+                                  if k in ("classification", "segmentation") and isinstance(v, dict)]
+    for prefix, section in sections:
+        cm = section.get("confusion_matrix")
+        if not cm or len(cm) < 2:
+            continue
+        names = section.get("class_names") or [str(i) for i in range(len(cm))]
+        predicted = [j for j in range(len(cm)) if sum(row[j] for row in cm) > 0]
+        present = [i for i, row in enumerate(cm) if sum(row) > 0]
+        if len(predicted) == 1 and len(present) > 1:
+            unit = "pixel" if "num_pixels" in section else "sample"
+            out.append(
+                f"{prefix}collapsed: the model predicts class {names[predicted[0]]!r} for every "
+                f"{unit} although the labels hold {len(present)} classes; the scores only reflect "
+                "that class's share. Train longer, lower optimizer.lr or set loss.class_weights"
+            )
+    return out
 
 
 def evaluate_into_run_dir(
     model: Any, loader: Any, run_dir: Path, *, task: str, class_names: list[str], split: str
 ) -> dict[str, Any]:
-    """Evaluate ``model`` on ``loader``; write ``metrics.json`` and ``plots/`` into ``run_dir``."""
+    """Evaluate ``model`` on ``loader``; write ``metrics.json`` and ``plots/`` into ``run_dir``.
+
+    A collapsed model (one class predicted everywhere) is flagged in ``metrics.json``:
+    ``"collapsed": true`` and a message in ``"warnings"``.
+    """
     from visionforge.evaluation import Evaluator
 
     evaluator = Evaluator(model, task=task, class_names=class_names)
     metrics = evaluator.evaluate(loader)
     metrics = {"split": split, **metrics}
+    warnings = collapse_warnings(metrics)
+    if warnings:
+        metrics["collapsed"] = True
+        metrics["warnings"] = [*metrics.get("warnings", []), *warnings]
     evaluator.metrics = metrics
     evaluator.save(run_dir)
     return metrics

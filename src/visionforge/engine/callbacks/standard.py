@@ -17,7 +17,8 @@ from visionforge.registry import CALLBACKS
 __all__ = ["STANDARD", "standard_callbacks", "build_callback"]
 
 #: Order in which the standard callbacks are attached.
-STANDARD = ("nonfinite_guard", "lr_monitor", "early_stopping", "checkpoint", "ema", "swa")
+STANDARD = ("nonfinite_guard", "console", "lr_monitor", "early_stopping", "checkpoint", "ema",
+            "swa")
 
 
 @CALLBACKS.register("nonfinite_guard", enabled_by=None)
@@ -25,6 +26,23 @@ def _nonfinite_guard(settings: Any, ckpt_dir: Path) -> Any:
     from visionforge.engine.callbacks.nan_guard import NonFiniteLossGuard
 
     return NonFiniteLossGuard()
+
+
+@CALLBACKS.register("console", enabled_by=None)
+def _console(settings: Any, ckpt_dir: Path) -> Any:
+    """``progress=None``: a progress bar within 80 columns on a terminal, else one line per
+    epoch (logs of CI, nohup, SLURM); ``True``: the bar; ``False``: silent (Keras verbose=0)."""
+    from visionforge.engine.callbacks.console import (
+        CompactProgressBar,
+        EpochLine,
+        progress_enabled,
+    )
+
+    if settings.progress is False:
+        return None
+    if progress_enabled(settings.progress):
+        return CompactProgressBar(settings.monitor)
+    return EpochLine(settings.monitor)
 
 
 @CALLBACKS.register("lr_monitor", enabled_by="lr_monitor")
@@ -48,8 +66,11 @@ def _early_stopping(settings: Any, ckpt_dir: Path) -> Any:
 def _checkpoint(settings: Any, ckpt_dir: Path) -> list[Any]:
     from visionforge.engine.callbacks.checkpointing import best_checkpoint, last_checkpoints
 
-    return [best_checkpoint(ckpt_dir, settings.monitor, settings.resolved_mode),
-            *last_checkpoints(ckpt_dir, settings.checkpoint_every_n_steps)]
+    best = best_checkpoint(ckpt_dir, settings.monitor, settings.resolved_mode)
+    # best.ckpt is for using the model, last.ckpt for resuming: the optimizer state (2x the
+    # weights for Adam) goes into best only when asked
+    best.save_weights_only = not settings.save_optimizer_state_in_best
+    return [best, *last_checkpoints(ckpt_dir, settings.checkpoint_every_n_steps)]
 
 
 @CALLBACKS.register("ema", enabled_by="ema")
