@@ -19,6 +19,7 @@ from typing import Any
 from visionforge.errors import WeightsError
 
 __all__ = [
+    "model_state_from_checkpoint",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -287,3 +288,17 @@ def load_state_dict_file(
             raise WeightsError(f"{p}: not a valid safetensors file ({exc})") from None
     obj = safe_torch_load(p, map_location=map_location, loader=loader)
     return _unwrap_state_dict(obj, p)
+
+
+def model_state_from_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The wrapped model's state dict from a training checkpoint (``model.`` prefix removed).
+
+    Read with ``weights_only=True`` (never runs pickled code); lives here, beside the safe
+    loader, because model dirs (models/) and the engine both read run checkpoints.
+    """
+    ckpt = safe_torch_load(path, map_location="cpu", what="checkpoint")
+    state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: no 'state_dict' in the checkpoint")
+    prefix = "model."
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}

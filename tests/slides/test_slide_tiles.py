@@ -163,7 +163,7 @@ def test_slide_tiles_doc_example_runs(tmp_path, monkeypatch):
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "slides.md").read_text()
-    section = doc.split("## Training tiles", 1)[1]
+    section = doc.split("## Training tiles", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```py\n(.*?)```", section, flags=re.S)
     monkeypatch.chdir(tmp_path)
     ns: dict = {"__name__": "slides_tiles_doc"}

@@ -13,11 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from visionforge.errors import WeightsError
-from visionforge.io import atomic_torch_save, safe_torch_load
+from visionforge.io import atomic_torch_save, model_state_from_checkpoint, safe_torch_load
 
 __all__ = [
     "AtomicCheckpointIO",
@@ -41,16 +39,6 @@ def checkpoint_paths(output_dir: str | os.PathLike[str]) -> dict[str, Path]:
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """Read a training checkpoint with ``weights_only=True`` (never runs pickled code)."""
     return safe_torch_load(path, map_location=map_location, what="checkpoint")
-
-
-def model_state_from_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """The wrapped model's state dict from a checkpoint (``model.`` prefix removed)."""
-    ckpt = load_checkpoint(path)
-    state = ckpt.get("state_dict")
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path}: no 'state_dict' in the checkpoint")
-    prefix = "model."
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

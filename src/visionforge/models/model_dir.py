@@ -269,8 +269,7 @@ def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _load_named_weights(model: nn.Module, weights: Path, name: str) -> None:
     # Read with weights_only=True or safetensors (never unpickled); training checkpoints keep
     # the wrapped model's tensors under "model." in their state_dict.
-    from visionforge.engine.checkpoint import model_state_from_checkpoint
-    from visionforge.io import load_state_dict_file
+    from visionforge.io import load_state_dict_file, model_state_from_checkpoint
 
     if weights.suffix == ".ckpt":
         state = model_state_from_checkpoint(weights)
