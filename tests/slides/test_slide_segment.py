@@ -7,6 +7,7 @@ the image (several classes, many objects): the plumbing is what is tested, not a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,23 +17,19 @@ pytest.importorskip("tifffile")
 MPP = 4.0  # working µm/px: the 0.5 µm/px slide at downsample 8 -> 256² working pixels
 
 
+def _child():
+    """The child script of the 2-process test; it also builds the tiny model dir."""
+    import importlib.util
+
+    path = Path(__file__).with_name("slide_segment_child.py")
+    spec = importlib.util.spec_from_file_location("slide_segment_child", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def make_model_dir(path, slide_mpp=MPP):
-    import torch
-
-    from visionforge import create_model
-    from visionforge.models.model_dir import save_model_dir
-    from visionforge.slides.synthetic import IHC_CLASSES
-
-    torch.manual_seed(0)
-    net = create_model("unet", backbone="resnet10t", num_classes=3,
-                       decoder_channels=[16, 16, 8, 8, 8])
-    last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-    with torch.no_grad():  # make the untrained logits depend on the input
-        last.weight.mul_(30)
-        last.bias.zero_()
-    extra = {"slide_mpp": slide_mpp} if slide_mpp else None
-    return save_model_dir(net, path, task="segmentation", class_names=list(IHC_CLASSES),
-                          input_size=[3, 64, 64], extra=extra)
+    return _child().make_model_dir(path, slide_mpp)
 
 
 @pytest.fixture(scope="module")
