@@ -27,10 +27,10 @@ def _run(model_dir, out, devices, slides):
 
 @pytest.mark.slow
 def test_two_processes_match_one(ihc_image, tmp_path):
+    import importlib.util
+
     import tifffile
     import torch.distributed as dist
-
-    import importlib.util
 
     from visionforge.slides.synthetic import write_pyramid_tiff
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from visionforge.errors import ConfigError, DataError, VisionforgeError
+from visionforge.errors import ConfigError, VisionforgeError
 from visionforge.io import atomic_write, atomic_write_json, read_json
 from visionforge.slides.composition import BandStats, composition_row, write_csv
 
@@ -328,8 +328,12 @@ class _Single:
 def _launch(devices: int | str, num_nodes: int, strategy: str) -> Any:
     """A Fabric launched over ``devices × num_nodes`` processes, or :class:`_Single`."""
     spread = str(devices) not in ("1", "auto") or int(num_nodes) > 1
-    if not spread and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if not spread and world <= 1:
         return _Single()
+    if not spread:  # launched by torchrun/SLURM: take the launcher's processes
+        devices = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        num_nodes = max(1, world // int(devices))
     from lightning.fabric import Fabric
 
     fabric = Fabric(accelerator="auto", devices=devices, num_nodes=int(num_nodes),
