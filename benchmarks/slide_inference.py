@@ -6,7 +6,7 @@
    the Predictor's chosen backend) vs MONAI's ``sliding_window_inference``; prints the
    time ratio visionforge / MONAI (≤ 1.0 means visionforge is as fast or faster) and the
    label agreement.
-2. Memory: peak RSS (``resource.getrusage``, one child process per case) of
+2. Memory: peak RSS (``VmHWM``/``resource.getrusage``, one child process per case) of
    ``segment_slides`` on a generated ``--size``² slide (default 20,000²) and a ``--small``²
    slide (default 5,000²), both mirrored IHC pyramids at 0.5 µm/px written tile by tile into a
    temporary folder; segmented at ``--mpp`` µm/px. Skipped with a message when the disk is short.
@@ -137,6 +137,17 @@ def speed(model_dir: Path, region: int, repeats: int) -> dict[str, float]:
     return out
 
 
+def peak_rss_mib() -> float:
+    """This process's peak RSS. ``VmHWM`` where there is /proc: ``ru_maxrss`` survives
+    fork + exec on Linux, so a child would report its (bigger) parent's peak."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def rss_child(model_dir: str, slide: str, out: str, mpp: float, backend: str,
               tile_batch: int) -> None:
     """Run in a child: segment one slide and print peak RSS (MiB) as JSON."""
@@ -145,7 +156,7 @@ def rss_child(model_dir: str, slide: str, out: str, mpp: float, backend: str,
     t0 = time.perf_counter()
     (res,) = segment_slides(model_dir, [slide], out, mpp=mpp, resume=False, backend=backend,
                             tile_batch=tile_batch)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     print(json.dumps({"status": res.status, "reason": res.reason, "peak_rss_mib": peak,
                       "seconds": time.perf_counter() - t0, "shape": res.info.get("shape"),
                       "tiles": res.info.get("tiles")}))
