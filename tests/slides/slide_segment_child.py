@@ -19,7 +19,7 @@ import torch
 from visionforge.slides.segment import segment_slides
 
 
-def make_model_dir(path: Path, slide_mpp: float | None = 4.0) -> Path:
+def make_model_dir(path: Path, slide_mpp: float | None = 4.0, extra: dict | None = None) -> Path:
     """A tiny untrained U-Net (64² input) whose label map depends on the image."""
     import torch
 
@@ -34,9 +34,9 @@ def make_model_dir(path: Path, slide_mpp: float | None = 4.0) -> Path:
     with torch.no_grad():  # make the untrained logits depend on the input
         last.weight.mul_(30)
         last.bias.zero_()
-    extra = {"slide_mpp": slide_mpp} if slide_mpp else None
+    extra = {**({"slide_mpp": slide_mpp} if slide_mpp else {}), **(extra or {})}
     return save_model_dir(net, path, task="segmentation", class_names=list(IHC_CLASSES),
-                          input_size=[3, 64, 64], extra=extra)
+                          input_size=[3, 64, 64], extra=extra or None)
 
 
 def main() -> None:

@@ -28,8 +28,8 @@ def _child():
     return mod
 
 
-def make_model_dir(path, slide_mpp=MPP):
-    return _child().make_model_dir(path, slide_mpp)
+def make_model_dir(path, slide_mpp=MPP, extra=None):
+    return _child().make_model_dir(path, slide_mpp, extra)
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +162,20 @@ def test_missing_mpp_is_a_clear_error(tmp_path, ihc_slide):
     model = make_model_dir(tmp_path / "m", slide_mpp=None)
     with pytest.raises(ConfigError, match="slide_mpp.*mpp="):
         segment_slides(model, [ihc_slide.slide], tmp_path / "out")
+
+
+def test_model_trained_by_downsample_on_slide_without_mpp(tmp_path, ihc_image):
+    """model.json with only "slide_downsample" (tiles cut by downsample) works on a slide
+    whose file has no µm/px."""
+    import tifffile
+
+    from visionforge.slides.segment import segment_slides
+    from visionforge.slides.synthetic import write_pyramid_tiff
+
+    model = make_model_dir(tmp_path / "m", slide_mpp=None, extra={"slide_downsample": 8})
+    slide = write_pyramid_tiff(tmp_path / "nompp.tif", ihc_image[:512, :1024], mpp=None,
+                               levels=(1, 4))
+    (res,) = segment_slides(model, [slide], tmp_path / "out", tissue=False, backend="torch")
+    assert res.status == "ok", res.reason
+    assert res.info["downsample"] == 8 and res.info["mpp"] is None
+    assert tifffile.imread(tmp_path / "out" / "nompp" / "labels.tif").shape == (64, 128)

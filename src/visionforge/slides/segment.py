@@ -55,7 +55,8 @@ class SlideResult:
 
 @dataclass(frozen=True)
 class _Settings:
-    mpp: float
+    mpp: float | None  # working µm/px; None: work by ``downsample`` (slides without µm/px)
+    downsample: float | None
     tile_batch: int
     overlap: float
     tissue: bool
@@ -225,7 +226,8 @@ def _segment_one(pred: Any, path: Path, out: Path, s: _Settings) -> dict[str, An
     colors = pred.meta.get("class_colors") or default_colors(names)
     bg = _background_index(names)
     with open_slide(path) as reader:
-        d = s.mpp / reader.mpp
+        d = s.mpp / reader.mpp if s.mpp is not None else float(s.downsample or 1.0)
+        work_mpp = reader.mpp * d if reader.has_mpp else None
         w0, h0 = reader.dimensions
         shape = (max(1, round(h0 / d)), max(1, round(w0 / d)))
         thumb = reader.thumbnail(1024)
@@ -234,7 +236,7 @@ def _segment_one(pred: Any, path: Path, out: Path, s: _Settings) -> dict[str, An
         out.mkdir(parents=True, exist_ok=True)
         write_tissue_preview(thumb, tm, out / "tissue.png")
         info: dict[str, Any] = {
-            "mpp": s.mpp, "slide_mpp": reader.mpp, "downsample": d, "shape": list(shape),
+            "mpp": work_mpp, "slide_mpp": reader.mpp if reader.has_mpp else None, "downsample": d, "shape": list(shape),
             "tissue": {**tm.to_dict(), "used": s.tissue}, "class_names": names,
             "class_colors": colors}
         if s.tissue and tm.empty:
@@ -250,12 +252,12 @@ def _segment_one(pred: Any, path: Path, out: Path, s: _Settings) -> dict[str, An
 
         stats = BandStats(len(names), [i for i in range(len(names)) if i != bg])
         desc = {"visionforge": "slide labels", "class_names": names, "class_colors": colors,
-                "mpp": s.mpp, "downsample": d, "background": bg, "slide": path.name}
+                "mpp": work_mpp, "downsample": d, "background": bg, "slide": path.name}
         rows = _label_rows(pred, reader, d, shape, keep_counted, s, bg)
-        low = write_label_tiff(out / "labels.tif", shape, rows, mpp=s.mpp, description=desc,
+        low = write_label_tiff(out / "labels.tif", shape, rows, mpp=work_mpp, description=desc,
                                observe=stats.feed)
     _write_overlay(thumb, low, names, colors, bg, out / "overlay.png")
-    comp = composition_row(path.stem, stats.counts, names, bg, s.mpp)
+    comp = composition_row(path.stem, stats.counts, names, bg, work_mpp)
     write_csv(out / "composition.csv", [comp])
     objects = stats.objects(names, s.min_object_px)
     write_csv(out / "objects.csv", [{"Image name": path.stem, **o} for o in objects])
@@ -288,19 +290,27 @@ def _run_slide(pred: Any, path: Path, out: Path, s: _Settings, resume: bool) -> 
 
 
 # -- the batch --------------------------------------------------------------------------------
-def _resolve_mpp(meta: dict[str, Any], mpp: float | None, model_dir: Path) -> float:
+def _resolve_mpp(meta: dict[str, Any], mpp: float | None,
+                 model_dir: Path) -> tuple[float | None, float | None]:
+    """``(working µm/px, None)``, or ``(None, downsample)`` for a model trained by downsample."""
     value = mpp if mpp is not None else meta.get("slide_mpp")
+    if value is None and meta.get("slide_downsample"):
+        return None, _positive(meta["slide_downsample"], "slide_downsample")
     if value is None:
         raise ConfigError(
             f"{model_dir / 'model.json'} has no \"slide_mpp\" (the µm/px the model was trained "
             "at); pass mpp= (e.g. segment_slides(..., mpp=1.0) or `slides segment ... mpp=1.0`)")
+    return _positive(value, "mpp"), None
+
+
+def _positive(value: Any, key: str) -> float:
     try:
-        value = float(value)
+        out = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"mpp={value!r} must be a number (microns per pixel)") from None
-    if not value > 0:
-        raise ConfigError(f"mpp={value!r} must be positive microns per pixel")
-    return value
+        raise ConfigError(f"{key}={value!r} must be a number") from None
+    if not out > 0:
+        raise ConfigError(f"{key}={value!r} must be positive")
+    return out
 
 
 def _slide_dirs(slides: Sequence[PathLike], out_dir: Path) -> list[tuple[Path, Path]]:
@@ -348,7 +358,7 @@ def _write_batch(out_dir: Path, results: list[SlideResult], model_dir: Path, s: 
     header = list(dict.fromkeys(k for row in rows for k in row)) if rows else ["Image name"]
     write_csv(out_dir / "composition.csv", rows, header)
     atomic_write_json(out_dir / "summary.json", {
-        "model_dir": str(model_dir), "mpp": s.mpp, "processes": world,
+        "model_dir": str(model_dir), "mpp": s.mpp, "downsample": s.downsample, "processes": world,
         "counts": {st: sum(r.status == st for r in results) for st in ("ok", "failed", "skipped")},
         "slides": [{"slide": str(r.slide), "status": r.status, "reason": r.reason,
                     "out": str(r.out_dir), "seconds": r.info.get("seconds"),
@@ -377,7 +387,8 @@ def segment_slides(
     """Segment whole slides with a model dir; see the module docstring for the outputs.
 
     Args:
-        mpp: working µm/px (default: model.json's ``"slide_mpp"``).
+        mpp: working µm/px (default: model.json's ``"slide_mpp"``; a model trained on tiles
+            cut by downsample, with ``"slide_downsample"`` only, works at that downsample).
         tile_batch: tiles per forward pass (bounds the memory in flight).
         overlap: share of a tile overlapping its neighbour (blended with Gaussian weights).
         tissue, tissue_mode, tissue_cutoff: restrict to the tissue mask (``he``/``grayscale``,
@@ -400,7 +411,7 @@ def segment_slides(
     if meta.get("task") != "segmentation" or not meta.get("class_names"):
         raise ConfigError(f"{model_dir}: segment_slides needs a segmentation model with "
                           f"class_names in model.json (task is {meta.get('task')!r})")
-    s = _Settings(_resolve_mpp(meta, mpp, model_dir), int(tile_batch), float(overlap),
+    s = _Settings(*_resolve_mpp(meta, mpp, model_dir), int(tile_batch), float(overlap),
                   bool(tissue), tissue_mode, tissue_cutoff, int(min_object_px), backend)
     jobs = _slide_dirs(slides, out)
     out.mkdir(parents=True, exist_ok=True)
