@@ -120,37 +120,33 @@ def stream_sliding_window(
     ph, pw = max(h, th), max(w, tw)
     weights = blend_weights(th, tw, blend)
     ys, xs = tile_starts(ph, th, overlap), tile_starts(pw, tw, overlap)
-    top, rows_held = 0, 0  # the band held: rows top .. top + rows_held
-    acc: np.ndarray | None = None
-    if num_classes is not None:
-        acc = np.zeros((num_classes, 0, pw), np.float32)
-    norm = np.zeros((0, pw), np.float32)
+    # the band always starts at the current tile row: rows y .. y + th, reused in place
+    acc = None if num_classes is None else np.zeros((num_classes, th, pw), np.float32)
+    norm = np.zeros((th, pw), np.float32)
     for i, y in enumerate(ys):
-        grow = y + th - (top + rows_held)
-        if grow > 0:  # extend the band down to the bottom of this tile row
-            norm = np.concatenate([norm, np.zeros((grow, pw), np.float32)], axis=0)
-            if acc is not None:
-                acc = np.concatenate([acc, np.zeros((len(acc), grow, pw), np.float32)], axis=1)
-            rows_held += grow
         run = [x for x in xs if keep is None or keep(y, x)]
         if run:
             rows = np.asarray(read_rows(y, min(y + th, h)), np.float32)
-            strip = np.full((rows.shape[0], th, pw), pad_value, np.float32)
-            strip[:, : rows.shape[1], : rows.shape[2]] = rows[:, :, :pw]
+            strip = rows
+            if rows.shape[1:] != (th, pw):  # bottom rows or a narrow image: pad
+                strip = np.full((rows.shape[0], th, pw), pad_value, np.float32)
+                strip[:, : rows.shape[1], : rows.shape[2]] = rows[:, :, :pw]
             for x, logits in _run_tiles(strip, run, fn, (th, tw), tile_batch):
                 if acc is None:
-                    acc = np.zeros((logits.shape[0], rows_held, pw), np.float32)
-                acc[:, y - top : y - top + th, x : x + tw] += logits * weights
-                norm[y - top : y - top + th, x : x + tw] += weights
-        done = (ys[i + 1] if i + 1 < len(ys) else ph) - top  # rows no later tile touches
-        if done <= 0:
-            continue
+                    acc = np.zeros((logits.shape[0], th, pw), np.float32)
+                acc[:, :, x : x + tw] += logits * weights
+                norm[:, x : x + tw] += weights
         if acc is None:
             raise ConfigError("stream_sliding_window: pass num_classes= when keep() skips tiles")
-        k = max(0, min(done, h - top))
+        done = (ys[i + 1] if i + 1 < len(ys) else ph) - y  # rows no later tile touches
+        k = max(0, min(done, h - y))
         if k:
-            yield top, acc[:, :k, :w], norm[:k, :w]
-        acc, norm, top, rows_held = acc[:, done:], norm[done:], top + done, rows_held - done
+            yield y, acc[:, :k, :w].copy(), norm[:k, :w].copy()
+        if done < th:  # shift the unfinished rows up; the band moves down by `done`
+            acc[:, : th - done] = acc[:, done:].copy()
+            norm[: th - done] = norm[done:].copy()
+        acc[:, th - done :] = 0
+        norm[th - done :] = 0
 
 
 def sliding_window_inference(
