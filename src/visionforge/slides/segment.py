@@ -165,8 +165,9 @@ def write_label_tiff(path: PathLike, shape: tuple[int, int], rows: Iterator[np.n
     kept = [ds for ds in levels if h // ds >= 1 and w // ds >= 1]
     common = {"photometric": "minisblack", "compression": "zlib", "metadata": None}
     with atomic_write(path) as tmp, tifffile.TiffWriter(tmp, bigtiff=h * w > 2**31) as tw:
+        # maxworkers=1: tiles are compressed as they come (threads would buffer up to 256 MB)
         tw.write(tiles(), shape=(h, w), dtype=np.uint8, tile=(tile, tile), subifds=len(kept),
-                 description=json.dumps(description), **common, **res)
+                 description=json.dumps(description), maxworkers=1, **common, **res)
         low = np.concatenate(reduced) if reduced else np.zeros((0, 0), np.uint8)
         for ds in kept:
             level = low[:: ds // first, :: ds // first] if ds != first else low
