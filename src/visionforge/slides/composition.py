@@ -57,17 +57,26 @@ def write_csv(path: str | Path, rows: Sequence[dict[str, Any]],
 
 
 class _UnionFind:
-    """Object ids with sizes; ``union`` merges two objects split by a band border."""
+    """Object ids with sizes; ``union`` merges two objects split by a band border.
+
+    Arrays grow by doubling (id 0 is "no object"), so feeding many bands copies little.
+    """
 
     def __init__(self) -> None:
-        self.parent = np.zeros(1, np.int64)
-        self.size = np.zeros(1, np.int64)
+        self.parent = np.zeros(1024, np.int64)
+        self.size = np.zeros(1024, np.int64)
+        self.n = 1  # ids in use: 0 .. n-1
 
     def add(self, sizes: np.ndarray) -> int:
         """Register ``len(sizes)`` new objects; returns the id offset (ids are offset+1..)."""
-        offset = len(self.parent) - 1
-        self.parent = np.concatenate([self.parent, np.arange(offset + 1, offset + 1 + len(sizes))])
-        self.size = np.concatenate([self.size, sizes.astype(np.int64)])
+        offset, end = self.n - 1, self.n + len(sizes)
+        if end > len(self.parent):
+            cap = max(end, 2 * len(self.parent))
+            self.parent = np.resize(self.parent, cap)
+            self.size = np.resize(self.size, cap)
+        self.parent[self.n : end] = np.arange(self.n, end)
+        self.size[self.n : end] = sizes
+        self.n = end
         return offset
 
     def find(self, a: int) -> int:
@@ -86,13 +95,13 @@ class _UnionFind:
 
     def sizes(self) -> np.ndarray:
         """Sizes of the merged objects (roots only)."""
-        p = self.parent.copy()
+        p = self.parent[: self.n].copy()
         while True:  # pointer jumping: every id to its root
             q = p[p]
             if np.array_equal(q, p):
                 break
             p = q
-        return self.size[1:][p[1:] == np.arange(1, len(p))]
+        return self.size[1 : self.n][p[1:] == np.arange(1, len(p))]
 
 
 class BandStats:
@@ -119,11 +128,14 @@ class BandStats:
                 self._last[c] = np.zeros(band.shape[1], np.int64)
                 continue
             offset = uf.add(np.bincount(lab.ravel())[1:])
-            ids = np.where(lab > 0, lab.astype(np.int64) + offset, 0)
+
+            def ids(row: np.ndarray, offset: int = offset) -> np.ndarray:  # band -> global ids
+                return np.where(row > 0, row.astype(np.int64) + offset, 0)
+
             prev = self._last.get(c)
             if prev is not None:
-                self._merge(uf, prev, ids[0])
-            self._last[c] = ids[-1]
+                self._merge(uf, prev, ids(lab[0]))
+            self._last[c] = ids(lab[-1])
 
     @staticmethod
     def _merge(uf: _UnionFind, above: np.ndarray, below: np.ndarray) -> None:
