@@ -16,7 +16,9 @@ EXAMPLE = """examples:
   visionforge predict runs/seg/model "slides/*.png" out=masks/ backend=torch tta=true
 Classification writes predictions.csv (file, predicted class, one column per class
 probability); segmentation writes <stem>_labels.png (class index per pixel) and
-<stem>_overlay.png, plus class_fractions.csv.
+<stem>_overlay.png, plus class_fractions.csv. Segmentation inputs of another size than
+the model's training size are never resized: they go through sliding-window inference
+at training resolution (the command says so).
 keys: out, backend (auto|torch|onnxruntime), batch, tta (true|false)
 """
 
@@ -93,6 +95,19 @@ def _overlay(img: np.ndarray, labels: np.ndarray, pal: np.ndarray) -> np.ndarray
     return (0.55 * base + 0.45 * pal[np.minimum(labels, len(pal) - 1)]).astype(np.uint8)
 
 
+def _needs_window(img: np.ndarray, pred: Any) -> bool:
+    """A segmentation input not at the training size goes through the sliding window
+    (tiles at training resolution, padded when smaller) instead of being resized."""
+    return tuple(img.shape[:2]) != tuple(pred.input_shape[1:])
+
+
+def _window_message(f: Path, img: np.ndarray, pred: Any) -> str:
+    th, tw = pred.input_shape[1:]
+    return (f"{f.name}: {img.shape[1]}x{img.shape[0]} px is not the model's {tw}x{th} training "
+            f"size: sliding-window inference at training resolution ({tw}x{th} tiles, overlap "
+            "0.25, Gaussian blending), no resizing; the same for other such inputs")
+
+
 def _segment(pred: Any, files: list[Path], out: Path, tta: bool) -> None:
     """<stem>_labels.png, <stem>_overlay.png and class_fractions.csv."""
     import numpy as np
@@ -108,9 +123,16 @@ def _segment(pred: Any, files: list[Path], out: Path, tta: bool) -> None:
     w = csv.writer(buf)
     w.writerow(["file", *names])
     total = np.zeros(n_cls, np.int64)
+    said = False
     for f in progress(files, "segment"):
         img = load_image(f)
-        labels = pred.predict([img], layout="NHWC", tta=tta)[0]
+        if _needs_window(img, pred):
+            if not said:  # once per run: the inputs differ from the training size
+                print(_window_message(f, img, pred))
+                said = True
+            labels = pred.predict_large(img, layout="NHWC", tta=tta)
+        else:
+            labels = pred.predict([img], layout="NHWC", tta=tta)[0]
         dtype = np.uint8 if labels.max(initial=0) < 256 else np.uint16
         _write_png(out / f"{f.stem}_labels.png", labels.astype(dtype))
         _write_png(out / f"{f.stem}_overlay.png", _overlay(img, labels, pal))

@@ -347,17 +347,22 @@ class Predictor:
             raise ConfigError(f"predict_large takes one image, got {len(samples)}")
         x = normalize(samples[0][None], self.meta)
         tile = tile_size or tuple(self.input_shape[1:])
-
-        def dense(tiles: np.ndarray) -> np.ndarray:
-            outs = self.forward(tiles)
-            named = dict(outs)
-            return named.get("segmentation", outs[0][1])
-
+        dense = self.dense_logits
         fn = (lambda t: tta_fn(dense, t)) if tta else dense
         logits = sliding_window_inference(
             x, fn, tile, overlap=overlap, blend=blend, tile_batch=tile_batch or self.batch_size
         )[0]
         return logits if return_logits else _labels(logits[None])[0]
+
+    def dense_logits(self, tiles: np.ndarray) -> np.ndarray:
+        """Segmentation logits ``[B, S, h, w]`` for a preprocessed tile batch ``[B, C, h, w]``."""
+        outs = self.forward(tiles)
+        return dict(outs).get("segmentation", outs[0][1])
+
+    def preprocess_rgb(self, rgb: np.ndarray) -> np.ndarray:
+        """An RGB ``uint8`` ``[H, W, 3]`` region as model input ``[C, H, W]`` (contract applied)."""
+        (sample,) = to_samples(rgb, self.meta, layout="NHWC")
+        return normalize(sample[None], self.meta)[0]
 
     def info(self) -> dict[str, Any]:
         """Model contract and backend decision (for logs and ``/models``)."""

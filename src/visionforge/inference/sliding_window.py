@@ -2,19 +2,21 @@
 
 Written here rather than taken from MONAI to avoid a large dependency for ~80 lines and
 to run any backend (PyTorch, ONNX Runtime) through a plain ``fn(batch) -> logits``.
-Memory is bounded by ``tile_batch`` tiles in flight plus the output accumulator.
+Memory is bounded by ``tile_batch`` tiles in flight plus the output accumulator;
+:func:`stream_sliding_window` yields finished rows instead, holding one band of rows
+(whole-slide inference, :mod:`visionforge.slides.segment`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import numpy as np
 
 from visionforge.errors import ConfigError
 
-__all__ = ["sliding_window_inference", "blend_weights", "tile_starts"]
+__all__ = ["sliding_window_inference", "stream_sliding_window", "blend_weights", "tile_starts"]
 
 BLENDS = ("gaussian", "linear", "constant")
 
@@ -56,6 +58,97 @@ def blend_weights(
     return np.maximum(w, 1e-3).astype(np.float32)  # keep borders of edge tiles usable
 
 
+def _tile_size(tile_size: int | tuple[int, int]) -> tuple[int, int]:
+    return (tile_size, tile_size) if isinstance(tile_size, int) else (int(tile_size[0]), int(tile_size[1]))
+
+
+def _check(overlap: float, tile_batch: int) -> None:
+    if not 0 <= overlap < 1:
+        raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
+    if tile_batch < 1:
+        raise ConfigError(f"tile_batch must be >= 1, got {tile_batch}")
+
+
+def _run_tiles(
+    strip: np.ndarray, xs: list[int], fn: Callable[[np.ndarray], np.ndarray],
+    tile: tuple[int, int], tile_batch: int,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(x, logits [S, th, tw])`` for the tiles of one tile row, ``tile_batch`` per ``fn`` call."""
+    th, tw = tile
+    for k in range(0, len(xs), tile_batch):
+        chunk = xs[k : k + tile_batch]
+        tiles = np.stack([strip[:, :, x : x + tw] for x in chunk])
+        logits = np.asarray(fn(np.ascontiguousarray(tiles, dtype=np.float32)), np.float32)
+        if logits.ndim != 4 or logits.shape[-2:] != (th, tw) or len(logits) != len(chunk):
+            raise ValueError(
+                f"fn must return [{len(chunk)}, S, {th}, {tw}] logits, got {list(logits.shape)}"
+            )
+        yield from zip(chunk, logits)
+
+
+def stream_sliding_window(
+    shape: tuple[int, int],
+    read_rows: Callable[[int, int], np.ndarray],
+    fn: Callable[[np.ndarray], np.ndarray],
+    tile_size: int | tuple[int, int],
+    *,
+    num_classes: int | None = None,
+    overlap: float = 0.25,
+    blend: str = "gaussian",
+    tile_batch: int = 4,
+    pad_value: float = 0.0,
+    keep: Callable[[int, int], bool] | None = None,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Sliding-window inference streamed top to bottom over an image of ``shape=(H, W)``.
+
+    Yields ``(y0, logit_sum [S, k, W], weight_sum [k, W])`` for rows ``y0 .. y0+k`` as soon as
+    no later tile touches them, so only one band of ``tile + step`` rows is ever held.
+    Blended logits are ``logit_sum / weight_sum`` where ``weight_sum > 0``; a weight of 0 means
+    no tile ran there (``keep(y, x)`` returned False for every tile covering the pixel).
+    The tile grid, weights and summation order are those of :func:`sliding_window_inference`
+    (which is this generator run over a whole array).
+
+    Args:
+        read_rows: ``(y0, y1) -> [C, y1 - y0, W]`` preprocessed float32 rows (``y1 <= H``).
+        fn: tile batch ``[B, C, th, tw]`` -> logits ``[B, S, th, tw]``.
+        num_classes: ``S``; needed only when ``keep`` may skip the first tiles.
+        keep: ``(y, x) -> bool``: run the tile at ``(y, x)``? (default: every tile).
+    """
+    _check(overlap, tile_batch)
+    th, tw = _tile_size(tile_size)
+    h, w = int(shape[0]), int(shape[1])
+    ph, pw = max(h, th), max(w, tw)
+    weights = blend_weights(th, tw, blend)
+    ys, xs = tile_starts(ph, th, overlap), tile_starts(pw, tw, overlap)
+    # the band always starts at the current tile row: rows y .. y + th, reused in place
+    acc = None if num_classes is None else np.zeros((num_classes, th, pw), np.float32)
+    norm = np.zeros((th, pw), np.float32)
+    for i, y in enumerate(ys):
+        run = [x for x in xs if keep is None or keep(y, x)]
+        if run:
+            rows = np.asarray(read_rows(y, min(y + th, h)), np.float32)
+            strip = rows
+            if rows.shape[1:] != (th, pw):  # bottom rows or a narrow image: pad
+                strip = np.full((rows.shape[0], th, pw), pad_value, np.float32)
+                strip[:, : rows.shape[1], : rows.shape[2]] = rows[:, :, :pw]
+            for x, logits in _run_tiles(strip, run, fn, (th, tw), tile_batch):
+                if acc is None:
+                    acc = np.zeros((logits.shape[0], th, pw), np.float32)
+                acc[:, :, x : x + tw] += logits * weights
+                norm[:, x : x + tw] += weights
+        if acc is None:
+            raise ConfigError("stream_sliding_window: pass num_classes= when keep() skips tiles")
+        done = (ys[i + 1] if i + 1 < len(ys) else ph) - y  # rows no later tile touches
+        k = max(0, min(done, h - y))
+        if k:
+            yield y, acc[:, :k, :w].copy(), norm[:k, :w].copy()
+        if done < th:  # shift the unfinished rows up; the band moves down by `done`
+            acc[:, : th - done] = acc[:, done:].copy()
+            norm[: th - done] = norm[done:].copy()
+        acc[:, th - done :] = 0
+        norm[th - done :] = 0
+
+
 def sliding_window_inference(
     image: np.ndarray,
     fn: Callable[[np.ndarray], np.ndarray],
@@ -77,41 +170,20 @@ def sliding_window_inference(
         tile_batch: tiles per ``fn`` call; bounds the memory in flight.
         pad_value: value for padding images smaller than a tile.
     """
-    if not 0 <= overlap < 1:
-        raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
-    if tile_batch < 1:
-        raise ConfigError(f"tile_batch must be >= 1, got {tile_batch}")
-    th, tw = (tile_size, tile_size) if isinstance(tile_size, int) else tuple(tile_size)
+    _check(overlap, tile_batch)
     single = image.ndim == 3
     x = image[None] if single else image
     if x.ndim != 4:
         raise ConfigError(f"image must be [C, H, W] or [N, C, H, W], got shape {list(image.shape)}")
-    n, c, h, w = x.shape
-    ph, pw = max(h, th), max(w, tw)
-    if (ph, pw) != (h, w):
-        padded = np.full((n, c, ph, pw), pad_value, np.float32)
-        padded[:, :, :h, :w] = x
-        x = padded
-    weights = blend_weights(th, tw, blend)
-    coords = [(y, xx) for y in tile_starts(ph, th, overlap) for xx in tile_starts(pw, tw, overlap)]
-    out: np.ndarray | None = None
-    norm = np.zeros((ph, pw), np.float32)
-    for y, xx in coords:
-        norm[y : y + th, xx : xx + tw] += weights
-    for i in range(n):
-        for k in range(0, len(coords), tile_batch):
-            chunk = coords[k : k + tile_batch]
-            tiles = np.stack([x[i, :, y : y + th, xx : xx + tw] for y, xx in chunk])
-            logits = np.asarray(fn(np.ascontiguousarray(tiles, dtype=np.float32)), np.float32)
-            if logits.ndim != 4 or logits.shape[-2:] != (th, tw):
-                raise ValueError(
-                    f"fn must return [B, S, {th}, {tw}] logits, got {list(logits.shape)}"
-                )
-            if out is None:
-                out = np.zeros((n, logits.shape[1], ph, pw), np.float32)
-            for (y, xx), tile_logits in zip(chunk, logits):
-                out[i, :, y : y + th, xx : xx + tw] += tile_logits * weights
-    assert out is not None
-    out /= norm
-    out = out[:, :, :h, :w]
+    outs = []
+    for img in x:
+        blocks = [
+            total / weight
+            for _, total, weight in stream_sliding_window(
+                img.shape[1:], lambda y0, y1, img=img: img[:, y0:y1], fn, tile_size,
+                overlap=overlap, blend=blend, tile_batch=tile_batch, pad_value=pad_value,
+            )
+        ]
+        outs.append(np.concatenate(blocks, axis=1))
+    out = np.stack(outs)
     return out[0] if single else out
