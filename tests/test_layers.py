@@ -15,7 +15,8 @@ LAYER = {
     # interop: the Keras twins and weight transfer (interop/tensorflow) are model code; the
     # Keras adapter and the nnTraining2 runner drive the engine, so they sit above it.
     "interop.tensorflow": 1, "interop": 2.5,
-    "slides": 1, "compat": 3,
+    # slides: whole-slide jobs built on data/, inference/ and evaluation/ (DESIGN.md)
+    "slides": 2.5, "compat": 3,
     "engine": 2, "inference": 2,
     "workflows": 3,
     "cli": 4, "serve": 4,
