@@ -13,7 +13,8 @@ from visionforge.errors import ConfigError, UnknownNameError
 
 
 def codavision_reference(logits, target, weights):
-    """Straightforward loops over classes and pixels (float64)."""
+    """Straightforward loops over classes and pixels (float64): CODAvision's value, the sum
+    over classes of each class's mean weighted loss (weights normalised to sum 1)."""
     n, c = logits.shape[:2]
     w = [float(x) for x in weights]
     s = sum(w)
@@ -28,7 +29,7 @@ def codavision_reference(logits, target, weights):
                     if int(target[b, i, j]) == k:
                         values.append(-w[k] * math.log(float(probs[b, k, i, j])))
         per_class.append(sum(values) / len(values) if values else 0.0)
-    return sum(per_class) / c
+    return sum(per_class)
 
 
 @pytest.mark.parametrize("absent", [False, True])
@@ -46,16 +47,16 @@ def test_codavision_matches_reference(absent):
     assert abs(got - ref) <= 1e-6
     # Absent classes contribute 0 but still count in the mean over classes.
     if absent:
-        summed = build_loss("codavision", "segmentation", class_weights=weights, reduction="sum")
-        assert abs(float(summed(logits, target)) - ref * 4) <= 1e-6
+        mean = build_loss("codavision", "segmentation", class_weights=weights, reduction="mean")
+        assert abs(float(mean(logits, target)) - ref / 4) <= 1e-6
 
 
 def test_codavision_clamps_and_uniform_weights():
     logits = torch.tensor([[[[100.0]], [[-100.0]]]])  # p(class 1) underflows to 0
     target = torch.tensor([[[1]]])
     loss = build_loss("codavision", "segmentation")
-    # uniform weights 1/2; only class 1 present -> mean over 2 classes of (0.5 * -log 1e-7)
-    expected = 0.5 * (-math.log(1e-7)) / 2
+    # uniform weights 1/2; only class 1 present -> sum over 2 classes: 0.5 * -log 1e-7 + 0
+    expected = 0.5 * (-math.log(1e-7))
     assert float(loss(logits, target)) == pytest.approx(expected, rel=1e-5)
 
 
@@ -365,7 +366,7 @@ def test_all_ignored_batch_matches_monai():
 
 
 @pytest.mark.parametrize("ignore", [False, True])
-def test_codavision_is_mean_of_per_class_torch_cross_entropy(ignore):
+def test_codavision_is_sum_of_per_class_torch_cross_entropy(ignore):
     """No library ships the CODAvision loss; pin it to torch's cross-entropy per class."""
     logits, target = _seg_batch(6, ignore=ignore)
     target[target == 2] = 0  # an absent class counts 0 in the mean over classes
@@ -380,4 +381,4 @@ def test_codavision_is_mean_of_per_class_torch_cross_entropy(ignore):
         if (labels == c).any() else torch.tensor(0.0)
         for c in range(4)
     ]
-    torch.testing.assert_close(ours, torch.stack(per_class).mean())
+    torch.testing.assert_close(ours, torch.stack(per_class).sum())

@@ -47,6 +47,11 @@ def run_show(args: argparse.Namespace) -> int:
     for key, value in values.items():
         source = composed.sources.get(key, "default")
         print(f"{key:<{width}}  {value!r:<{vwidth}}  [{source}]")
+    # Settings outside the run config (they steer tiling, not training) resolve from the env.
+    from visionforge.config.framework import resolve_setting
+
+    mode, source, var = resolve_setting("tile_generation_mode")
+    print(f"{'tile_generation_mode':<{width}}  {mode!r:<{vwidth}}  [{f'env {var}' if var else source}]")
     return 0
 
 

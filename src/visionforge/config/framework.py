@@ -31,6 +31,9 @@ __all__ = [
     "DEVICES",
     "TILE_MODES",
     "ENV_VARS",
+    "ENV_ALIASES",
+    "env_setting",
+    "resolve_setting",
     "get_framework",
     "set_framework",
     "resolve_device",
@@ -40,7 +43,7 @@ __all__ = [
 
 FRAMEWORKS = ("pytorch", "tensorflow")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-TILE_MODES = ("modern", "simple")
+TILE_MODES = ("modern", "legacy", "simple")
 _FRAMEWORK_ALIASES = {
     "torch": "pytorch",
     "pt": "pytorch",
@@ -88,6 +91,10 @@ def _parse_positive_int(value: Any) -> int:
     return number
 
 
+def _parse_optional_int(value: Any) -> int | None:
+    return None if value is None else _parse_positive_int(value)
+
+
 def _parse_tile_mode(value: Any) -> str:
     text = str(value).strip().lower()
     if text not in TILE_MODES:
@@ -111,11 +118,63 @@ _SETTINGS: dict[str, _Setting] = {
         "VISIONFORGE_GRADIENT_ACCUMULATION_STEPS", 1, _parse_positive_int
     ),
     "validation_frequency": _Setting("VISIONFORGE_VALIDATION_FREQUENCY", 1, _parse_positive_int),
+    "validation_interval": _Setting("VISIONFORGE_VALIDATION_INTERVAL", None, _parse_optional_int),
     "tile_generation_mode": _Setting(
         "VISIONFORGE_TILE_GENERATION_MODE", "modern", _parse_tile_mode
     ),
 }
 ENV_VARS = {key: s.env for key, s in _SETTINGS.items()}
+#: CODAvision's names for the same settings, read when our ``VISIONFORGE_*`` name is unset.
+#: CODAvision validates every N *iterations*, so its CODAVISION_VALIDATION_FREQUENCY is our
+#: ``validation_interval`` (training batches), not ``validation_frequency`` (epochs).
+ENV_ALIASES = {
+    "framework": ("CODAVISION_FRAMEWORK",),
+    "device": ("CODAVISION_PYTORCH_DEVICE", "CODAVISION_DEVICE"),
+    "amp": ("CODAVISION_PYTORCH_AMP", "CODAVISION_AMP"),
+    "compile": ("CODAVISION_PYTORCH_COMPILE", "CODAVISION_COMPILE"),
+    "gradient_accumulation_steps": ("CODAVISION_GRADIENT_ACCUMULATION_STEPS",),
+    "validation_interval": ("CODAVISION_VALIDATION_FREQUENCY",),
+    "tile_generation_mode": ("CODAVISION_TILE_GENERATION_MODE",),
+}
+
+
+def resolve_setting(
+    key: str,
+    value: Any = None,
+    config: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Any, str, str | None]:
+    """One setting resolved as argument > environment > config > default.
+
+    Returns ``(value, source, environment variable or None)``; an invalid value raises
+    :class:`ConfigError` naming the key, where it came from and the valid choices.
+    """
+    if key not in _SETTINGS:
+        raise ConfigError(f"unknown framework setting {key!r}; valid: {', '.join(_SETTINGS)}")
+    setting, cfg, var = _SETTINGS[key], config or {}, None
+    if value is not None:
+        raw, source, where = value, "argument", f"argument {key}="
+    elif (found := env_setting(key, env)) is not None:
+        var, raw = found
+        source, where = "env", f"environment variable {var}"
+    elif cfg.get(key) is not None:
+        raw, source, where = cfg[key], "config", f"config key {key!r}"
+    else:
+        raw, source, where = setting.default, "default", f"default {key}"
+    try:
+        return setting.parse(raw), source, var
+    except ValueError as exc:
+        raise ConfigError(f"invalid {key} {raw!r} (from {where}): {exc}") from None
+
+
+def env_setting(key: str, env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """``(variable, raw value)`` of the first non-empty environment variable for setting
+    ``key``: ``VISIONFORGE_<KEY>`` first, then its CODAvision alias; ``None`` when unset."""
+    environ = os.environ if env is None else env
+    for var in (_SETTINGS[key].env, *ENV_ALIASES.get(key, ())):
+        if environ.get(var, "").strip() != "":
+            return var, environ[var]
+    return None
 
 
 class FrameworkConfig:
@@ -128,12 +187,14 @@ class FrameworkConfig:
         compile: ``torch.compile`` on/off.
         gradient_accumulation_steps: optimiser step every N batches (>= 1).
         validation_frequency: validate every N epochs (>= 1).
+        validation_interval: validate every N training batches (CODAvision's iteration-based
+            validation; ``None`` = by epochs).
         tile_generation_mode: ``"modern"`` (class-balanced canvases) or ``"simple"`` (grid).
         config: a mapping (e.g. a loaded YAML/JSON section) consulted after the environment.
         env: the environment to read (default ``os.environ``).
 
-    Any argument left as ``None`` falls back to ``VISIONFORGE_<KEY>``, then ``config``,
-    then the default.
+    Any argument left as ``None`` falls back to ``VISIONFORGE_<KEY>`` (then CODAvision's
+    name for it, :data:`ENV_ALIASES`), then ``config``, then the default.
     """
 
     KEYS = tuple(_SETTINGS)
@@ -147,6 +208,7 @@ class FrameworkConfig:
         gradient_accumulation_steps: int | None = None,
         validation_frequency: int | None = None,
         tile_generation_mode: str | None = None,
+        validation_interval: int | None = None,
         *,
         config: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
@@ -159,6 +221,7 @@ class FrameworkConfig:
             "gradient_accumulation_steps": gradient_accumulation_steps,
             "validation_frequency": validation_frequency,
             "tile_generation_mode": tile_generation_mode,
+            "validation_interval": validation_interval,
         }
         cfg = dict(config or {})
         unknown = sorted(set(cfg) - set(_SETTINGS))
@@ -169,25 +232,13 @@ class FrameworkConfig:
         environ = os.environ if env is None else env
         self._values: dict[str, Any] = {}
         self._sources: dict[str, str] = {}
-        for key, setting in _SETTINGS.items():
-            if explicit[key] is not None:
-                raw, source, where = explicit[key], "argument", f"argument {key}="
-            elif environ.get(setting.env, "").strip() != "":
-                raw, source, where = (
-                    environ[setting.env],
-                    "env",
-                    f"environment variable {setting.env}",
-                )
-            elif key in cfg and cfg[key] is not None:
-                raw, source, where = cfg[key], "config", f"config key {key!r}"
-            else:
-                raw, source, where = setting.default, "default", f"default {key}"
-            try:
-                value = setting.parse(raw)
-            except ValueError as exc:
-                raise ConfigError(f"invalid {key} {raw!r} (from {where}): {exc}") from None
+        self._env_names: dict[str, str] = {}
+        for key in _SETTINGS:
+            value, source, var = resolve_setting(key, explicit[key], cfg, environ)
             self._values[key] = value
             self._sources[key] = source
+            if var is not None:
+                self._env_names[key] = var
 
     # -- values ---------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -201,6 +252,10 @@ class FrameworkConfig:
         if key not in self._sources:
             raise ConfigError(f"unknown framework setting {key!r}; valid: {', '.join(_SETTINGS)}")
         return self._sources[key]
+
+    def env_variable(self, key: str) -> str | None:
+        """The environment variable ``key`` was read from (``None`` if not from the env)."""
+        return self._env_names.get(key)
 
     def sources(self) -> dict[str, str]:
         """Every setting's source."""

@@ -42,6 +42,16 @@ ENV_VARS = {
     "VISIONFORGE_STRATEGY": "trainer.strategy",
     "VISIONFORGE_PROJECT_DIR": "project_dir",
     "VISIONFORGE_NUM_WORKERS": "data.num_workers",
+    "VISIONFORGE_GRADIENT_ACCUMULATION_STEPS": "trainer.accumulate_grad_batches",
+    "VISIONFORGE_VALIDATION_FREQUENCY": "trainer.validation_freq",
+    "VISIONFORGE_VALIDATION_INTERVAL": "trainer.val_check_interval",
+    # CODAvision's names (visionforge.config.framework.ENV_ALIASES): read when ours is unset.
+    "CODAVISION_FRAMEWORK": "framework",
+    "CODAVISION_PYTORCH_DEVICE": "trainer.device",
+    "CODAVISION_PYTORCH_AMP": "trainer.mixed_precision",
+    "CODAVISION_PYTORCH_COMPILE": "trainer.compile",
+    "CODAVISION_GRADIENT_ACCUMULATION_STEPS": "trainer.accumulate_grad_batches",
+    "CODAVISION_VALIDATION_FREQUENCY": "trainer.val_check_interval",  # iterations there
 }
 
 _CHOICES = {
@@ -263,14 +273,15 @@ def compose_config(
                 sources[key] = f"{group}={option}"
 
     explicit = {d.split("=", 1)[0] for d in dotted}
-    env_items = [
-        f"{key}={env[var]}" for var, key in ENV_VARS.items() if var in env and key not in explicit
-    ]
-    if env_items:
+    from_env: dict[str, str] = {}  # key -> variable; the first listed (ours) wins over aliases
+    for var, key in ENV_VARS.items():
+        if env.get(var, "").strip() != "" and key not in explicit:
+            from_env.setdefault(key, var)
+    if from_env:
+        env_items = [f"{key}={env[var]}" for key, var in from_env.items()]
         cfg = _merge_checked(cfg, OmegaConf.from_dotlist(env_items), "environment")
-        for var, key in ENV_VARS.items():
-            if var in env and key not in explicit:
-                sources[key] = f"env {var}"
+        for key, var in from_env.items():
+            sources[key] = f"env {var}"
     if dotted:
         try:
             dot_cfg = OmegaConf.from_dotlist(dotted)

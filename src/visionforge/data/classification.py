@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from visionforge.data.folders import find_classes, scan_class_folders, split_dirs
 from visionforge.data.images import check_image_headers, decode_image, verify_image
 from visionforge.data.splits import DEFAULT_MANIFEST, read_manifest
-from visionforge.data.transforms import finish_sample, to_sample
+from visionforge.data.transforms import finish_sample, sample_tuple, to_sample
 from visionforge.errors import ConfigError, DataError
 from visionforge.registry import DATASETS
 
@@ -64,6 +64,7 @@ class ClassificationDataset(Dataset):
         on_bad_image: str = "error",
         verify: bool | None = None,
         return_path: bool = False,
+        return_tuple: bool = False,
     ) -> None:
         self.root = Path(root)
         self.split = split
@@ -71,6 +72,7 @@ class ClassificationDataset(Dataset):
         self.channels = channels
         self.on_bad_image = check_policy(on_bad_image)
         self.return_path = return_path
+        self.return_tuple = return_tuple  # yield (image, target) tuples instead of dicts
         self.skipped: list[dict[str, str]] = []
         self.source = ""
         self.classes, self.samples = self._find_samples(manifest, classes)
@@ -169,7 +171,7 @@ class ClassificationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> dict[str, Any] | tuple[Any, Any]:
         path, target = self.samples[index]
         # A file that breaks after the up-front check still raises: never a substitute sample.
         sample = to_sample(decode_image(path, self.channels), label=target)
@@ -178,7 +180,7 @@ class ClassificationDataset(Dataset):
         sample = finish_sample(sample)
         if self.return_path:
             sample["path"] = str(path)
-        return sample
+        return sample_tuple(sample) if self.return_tuple else sample
 
     @property
     def num_classes(self) -> int:

@@ -21,7 +21,7 @@ from visionforge.data.images import (
     load_mask,
     verify_image,
 )
-from visionforge.data.transforms import finish_sample, to_sample
+from visionforge.data.transforms import finish_sample, sample_tuple, to_sample
 from visionforge.errors import DataError
 from visionforge.registry import DATASETS
 
@@ -135,6 +135,7 @@ class SegmentationDataset(Dataset):
         on_bad_image: str = "error",
         validate: bool | str = True,
         return_path: bool = False,
+        return_tuple: bool = False,
     ) -> None:
         self.images_dir, self.masks_dir = Path(images_dir), Path(masks_dir)
         self.transform = transform
@@ -144,6 +145,7 @@ class SegmentationDataset(Dataset):
         self.channels = channels
         self.on_bad_image = check_policy(on_bad_image)
         self.return_path = return_path
+        self.return_tuple = return_tuple  # yield (image, target) tuples instead of dicts
         self.skipped: list[dict[str, str]] = []
         self.samples = pair_by_stem(images_dir, masks_dir, mask_suffix)
         self._check_headers()
@@ -204,7 +206,7 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> dict[str, Any] | tuple[Any, Any]:
         img_path, mask_path = self.samples[index]
         image = decode_image(img_path, self.channels)
         mask = torch.from_numpy(load_mask(mask_path, self.color_map))
@@ -220,7 +222,7 @@ class SegmentationDataset(Dataset):
         sample = finish_sample(sample)
         if self.return_path:
             sample["path"] = str(img_path)
-        return sample
+        return sample_tuple(sample) if self.return_tuple else sample
 
     def class_histogram(self) -> dict[int, int]:
         """Pixel count per mask value over the whole dataset (reads every mask)."""

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from visionforge.data.transforms import finish_sample, to_sample
+from visionforge.data.transforms import finish_sample, sample_tuple, to_sample
 from visionforge.errors import ConfigError
 from visionforge.registry import DATASETS
 
@@ -20,8 +20,21 @@ def _generator(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + index)
 
 
-def _check(num_samples: int, image_size: int, num_classes: int) -> None:
-    if num_samples < 1 or image_size < 4 or num_classes < 1:
+ImageSize = int | tuple[int, int] | list[int]
+
+
+def _hw(image_size: ImageSize) -> tuple[int, int]:
+    """``(H, W)`` of ``image_size``: an int (square) or an ``(H, W)`` pair."""
+    if isinstance(image_size, int):
+        return image_size, image_size
+    size = tuple(int(v) for v in image_size)
+    if len(size) != 2:
+        raise ConfigError(f"image_size must be an int or (H, W), got {image_size!r}")
+    return size  # type: ignore[return-value]
+
+
+def _check(num_samples: int, image_size: ImageSize, num_classes: int) -> None:
+    if num_samples < 1 or min(_hw(image_size)) < 4 or num_classes < 1:
         raise ConfigError(
             "need num_samples >= 1, image_size >= 4 and num_classes >= 1, got "
             f"{num_samples}, {image_size}, {num_classes}"
@@ -37,27 +50,31 @@ class _DummyDataset(Dataset):
     def __init__(
         self,
         num_samples: int,
-        image_size: int,
+        image_size: ImageSize,
         num_classes: int,
         channels: int,
         seed: int,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None,
+        return_tuple: bool = False,
     ) -> None:
         _check(num_samples, image_size, num_classes)
         self.num_samples, self.image_size = num_samples, image_size
+        self.height, self.width = _hw(image_size)
         self.num_classes, self.channels, self.seed = num_classes, channels, seed
         self.transform = transform
+        self.return_tuple = return_tuple
 
     def __len__(self) -> int:
         return self.num_samples
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> dict[str, Any] | tuple[Any, Any]:
         if not 0 <= index < self.num_samples:
             raise IndexError(index)
         sample = self._draw(index, _generator(self.seed, index))
         if self.transform is not None:
             sample = self.transform(sample)
-        return finish_sample(sample)
+        sample = finish_sample(sample)
+        return sample_tuple(sample) if self.return_tuple else sample
 
     def _draw(self, index: int, g: torch.Generator) -> dict[str, Any]:
         raise NotImplementedError
@@ -67,36 +84,39 @@ class _DummyDataset(Dataset):
 class DummyClassificationDataset(_DummyDataset):
     """Noise images whose class sets a colour tint and a bright square position.
 
-    Yields ``{"image": float32 [C, S, S] in [0, 1], "label": int64}``; sample ``i``
+    Yields ``{"image": float32 [C, H, W] in [0, 1], "label": int64}`` (``(image, label)``
+    with ``return_tuple=True``); ``image_size`` is ``S`` (square) or ``(H, W)``. Sample ``i``
     is always the same for the same ``seed``. Labels cycle ``i % num_classes``.
     """
 
     def __init__(
         self,
         num_samples: int = 64,
-        image_size: int = 32,
+        image_size: ImageSize = 32,
         num_classes: int = 2,
         channels: int = 3,
         seed: int = 0,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        return_tuple: bool = False,
     ) -> None:
-        super().__init__(num_samples, image_size, num_classes, channels, seed, transform)
+        super().__init__(num_samples, image_size, num_classes, channels, seed, transform,
+                         return_tuple)
         self.classes = [f"class_{i}" for i in range(num_classes)]
         self.targets = [i % num_classes for i in range(num_samples)]
 
     def _draw(self, index: int, g: torch.Generator) -> dict[str, Any]:
         label = self.targets[index]
-        s, c = self.image_size, self.channels
-        img = 0.35 * torch.rand(c, s, s, generator=g)
+        h, w, c = self.height, self.width, self.channels
+        img = 0.35 * torch.rand(c, h, w, generator=g)
         tint = (
             torch.linspace(0, 1, c).roll(label)
             if c > 1
             else torch.tensor([label / self.num_classes])
         )
         img += 0.25 * tint.view(c, 1, 1)
-        q = max(s // 4, 1)
+        qh, qw = max(h // 4, 1), max(w // 4, 1)
         row, col = divmod(label % 4, 2)
-        img[:, row * s // 2 : row * s // 2 + q, col * s // 2 : col * s // 2 + q] += 0.4
+        img[:, row * h // 2 : row * h // 2 + qh, col * w // 2 : col * w // 2 + qw] += 0.4
         return to_sample(img.clamp_(0, 1), label=label)
 
 
@@ -104,34 +124,45 @@ class DummyClassificationDataset(_DummyDataset):
 class DummySegmentationDataset(_DummyDataset):
     """Noise images with random rectangles; each class has its own colour.
 
-    Yields ``{"image": float32 [C, S, S], "mask": int64 [S, S]}`` with class 0 as
-    background; deterministic for a given ``seed``.
+    Yields ``{"image": float32 [C, H, W], "mask": int64 [H, W]}`` (``(image, mask)`` with
+    ``return_tuple=True``) with class 0 as background; ``image_size`` is ``S`` or ``(H, W)``;
+    deterministic for a given ``seed``.
     """
 
     def __init__(
         self,
         num_samples: int = 16,
-        image_size: int = 32,
+        image_size: ImageSize = 32,
         num_classes: int = 3,
         channels: int = 3,
         seed: int = 0,
         shapes_per_image: int = 3,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        return_tuple: bool = False,
     ) -> None:
-        super().__init__(num_samples, image_size, num_classes, channels, seed, transform)
+        super().__init__(num_samples, image_size, num_classes, channels, seed, transform,
+                         return_tuple)
         self.shapes_per_image = shapes_per_image
         self.class_names = ["background"] + [f"class_{i}" for i in range(1, num_classes)]
         g = torch.Generator().manual_seed(seed)
         self._colours = torch.rand(num_classes, channels, generator=g)
 
     def _draw(self, index: int, g: torch.Generator) -> dict[str, Any]:
-        s = self.image_size
-        mask = torch.zeros(s, s, dtype=torch.int64)
+        H, W = self.height, self.width  # noqa: N806
+        mask = torch.zeros(H, W, dtype=torch.int64)
+        square = H == W  # square images draw exactly as before (same samples per seed)
         for _ in range(self.shapes_per_image if self.num_classes > 1 else 0):
             cls = int(torch.randint(1, self.num_classes, (1,), generator=g))
-            h, w = (int(v) for v in torch.randint(s // 6 + 1, s // 2 + 1, (2,), generator=g))
-            y, x = (int(v) for v in torch.randint(0, s - min(h, w) + 1, (2,), generator=g))
+            if square:
+                s = H
+                h, w = (int(v) for v in torch.randint(s // 6 + 1, s // 2 + 1, (2,), generator=g))
+                y, x = (int(v) for v in torch.randint(0, s - min(h, w) + 1, (2,), generator=g))
+            else:
+                h = int(torch.randint(H // 6 + 1, H // 2 + 1, (1,), generator=g))
+                w = int(torch.randint(W // 6 + 1, W // 2 + 1, (1,), generator=g))
+                y = int(torch.randint(0, H - h + 1, (1,), generator=g))
+                x = int(torch.randint(0, W - w + 1, (1,), generator=g))
             mask[y : y + h, x : x + w] = cls
         img = self._colours[mask].permute(2, 0, 1) * 0.8
-        img += 0.2 * torch.rand(self.channels, s, s, generator=g)
+        img += 0.2 * torch.rand(self.channels, H, W, generator=g)
         return to_sample(img.clamp_(0, 1), mask)

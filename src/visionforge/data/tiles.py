@@ -189,7 +189,7 @@ def _open_pairs(pairs: Sequence[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
 def make_tiles(
     pairs: Sequence[tuple[Any, Any]],
     out_dir: str | os.PathLike[str],
-    mode: str = "modern",
+    mode: str | None = None,
     tile_size: int = 512,
     *,
     val_fraction: float = 0.2,
@@ -211,12 +211,20 @@ def make_tiles(
     ``fmt`` (``png``/``tif``/``jpg``) sets the image file format (default: PNG for 8-bit,
     TIFF otherwise); ``rotate=False`` turns off the rotation of modern-mode pastes.
 
+    ``mode=None`` reads ``VISIONFORGE_TILE_GENERATION_MODE`` (or CODAvision's
+    ``CODAVISION_TILE_GENERATION_MODE``), else ``modern``.
+
     ``num_tiles`` (modern mode) is the number of training canvases (validation gets
     ``val_fraction`` of that, at least one); by default about as many canvases as
     the annotated area would fill.
     """
+    if mode is None:  # VISIONFORGE_TILE_GENERATION_MODE / CODAVISION_TILE_GENERATION_MODE
+        from visionforge.config.framework import resolve_setting
+
+        mode = resolve_setting("tile_generation_mode")[0]
     if mode not in MODES:
-        raise ConfigError(f"tiling mode {mode!r}; choose 'modern' or 'simple'")
+        hint = " ('legacy' is a slide tiling mode: visionforge slides tiles)" if mode == "legacy" else ""
+        raise ConfigError(f"tiling mode {mode!r}; choose 'modern' or 'simple'{hint}")
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"fmt={fmt!r}: choose one of {', '.join(FORMATS)}")
     if tile_size < 8:

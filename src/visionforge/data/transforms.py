@@ -292,3 +292,15 @@ def finish_sample(sample: dict[str, Any]) -> dict[str, Any]:
     if "label" in sample and not isinstance(sample["label"], torch.Tensor | float):
         out["label"] = torch.tensor(int(sample["label"]), dtype=torch.int64)
     return out
+
+
+def sample_tuple(sample: dict[str, Any]) -> tuple[Any, Any]:
+    """``(image, target)`` of a finished sample: the mask if it has one, else the label.
+
+    For code written as ``images, labels = next(iter(loader))`` (``return_tuple=True`` of the
+    datasets); the engine takes either form.
+    """
+    target = sample.get("mask", sample.get("label"))
+    if target is None:
+        raise KeyError(f"sample has neither 'mask' nor 'label' (keys {sorted(sample)})")
+    return sample["image"], target

@@ -102,9 +102,11 @@ class CODAvisionLoss(nn.Module):
     normalised to sum 1 (uniform when none are given), each pixel ``i`` with label
     ``y_i`` has loss ``l_i = -w[y_i] * log p[y_i, i]``. For every class ``c`` the
     loss averages ``l_i`` over the pixels labelled ``c`` in the batch (0 when the
-    class is absent), and the result is the mean of these per-class values over all
-    ``C`` classes (``reduction="sum"`` sums them instead). Pixels equal to
-    ``ignore_index`` are left out.
+    class is absent), and the result is the sum of these per-class values over all
+    ``C`` classes -- CODAvision's value: with uniform weights it is the mean over classes
+    of each class's mean cross-entropy (``WeightedCrossEntropyLoss`` of its PyTorch port
+    with unit weights). ``reduction="mean"`` divides that by ``C`` (our earlier default,
+    1/C of CODAvision's value). Pixels equal to ``ignore_index`` are left out.
     """
 
     def __init__(
@@ -113,7 +115,7 @@ class CODAvisionLoss(nn.Module):
         *,
         eps: float = 1e-7,
         ignore_index: int | None = None,
-        reduction: str = "mean",
+        reduction: str = "sum",
     ) -> None:
         super().__init__()
         if reduction not in ("mean", "sum"):

@@ -150,9 +150,9 @@ class TaskModule(pl.LightningModule):
         detached = loss.detach()
         self._loss_sum = detached if self._loss_sum is None else self._loss_sum + detached
         self._loss_count += 1
-        self.log(
-            "train_loss_step", detached, on_step=True, on_epoch=False, prog_bar=True, logger=False
-        )
+        # Per-iteration loss goes to the loggers too (every log_every_n_steps) and the
+        # history keeps every step (HistoryRecorder), as CODAvision's trainer records it.
+        self.log("train_loss_step", detached, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
     def on_train_epoch_start(self) -> None:

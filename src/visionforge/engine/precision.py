@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 
 import torch
 
-from visionforge.config.framework import best_available_device, mps_available
+from visionforge.config.framework import best_available_device, env_setting, mps_available
 from visionforge.errors import ConfigError
 
 __all__ = [
@@ -53,7 +52,7 @@ _FALSE = {"0", "false", "no", "off", "none", ""}
 def resolve_device(device: str | torch.device | None = "auto") -> str:
     """Return a torch device string (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``).
 
-    ``"auto"``/``None`` reads ``VISIONFORGE_DEVICE`` first, then picks CUDA > MPS >
+    ``"auto"``/``None`` reads ``VISIONFORGE_DEVICE`` (or ``CODAVISION_PYTORCH_DEVICE``) first, then picks CUDA > MPS >
     CPU. ``"gpu"`` means CUDA. Asking for an unavailable device raises ConfigError.
     """
     if isinstance(device, torch.device):
@@ -61,9 +60,10 @@ def resolve_device(device: str | torch.device | None = "auto") -> str:
     value = (device or "auto").strip().lower()
     source = "device argument"
     if value == "auto":
-        env = os.environ.get("VISIONFORGE_DEVICE", "").strip().lower()
+        found = env_setting("device")  # VISIONFORGE_DEVICE, then CODAvision's name
+        env = found[1].strip().lower() if found else ""
         if env and env != "auto":
-            value, source = env, "VISIONFORGE_DEVICE"
+            value, source = env, found[0]
     if value == "auto":
         return best_available_device()
     if value == "gpu" or value.startswith("gpu:"):
@@ -122,7 +122,8 @@ def resolve_precision(
     GradScaler-backed fp16 needs CUDA.
     """
     if mixed_precision is None:
-        env = os.environ.get("VISIONFORGE_AMP", "").strip().lower()
+        found = env_setting("amp")  # VISIONFORGE_AMP, then CODAVISION_PYTORCH_AMP
+        env = found[1].strip().lower() if found else ""
         mixed_precision = env if env else False
     dev = resolve_device(device)
     kind = dev.split(":")[0]

@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["set_seed", "enable_determinism", "restore_determinism", "seed_worker"]
+__all__ = [
+    "set_seed",
+    "enable_determinism",
+    "enable_cudnn_determinism",
+    "restore_determinism",
+    "seed_worker",
+]
 
 _CUBLAS_CONFIG = ":4096:8"
 
@@ -57,6 +63,23 @@ def enable_determinism(warn_only: bool = False) -> dict[str, Any]:
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(True, warn_only=warn_only)
+    return previous
+
+
+def enable_cudnn_determinism() -> dict[str, Any]:
+    """Only the cuDNN part of :func:`enable_determinism`: deterministic cuDNN convolutions and
+    no benchmarking (autotuning picks kernels nondeterministically). Other ops keep their
+    fast kernels; use :func:`enable_determinism` for every op. Returns the previous settings
+    for :func:`restore_determinism`."""
+    previous = {
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
     return previous
 
 

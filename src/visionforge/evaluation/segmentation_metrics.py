@@ -48,7 +48,9 @@ class SegmentationMetrics:
         class_names: optional names in class-index order.
 
     ``update(preds, targets)`` takes logits ``[B, C, H, W]`` or label maps ``[B, H, W]``
-    and target masks ``[B, H, W]``.
+    and target masks ``[B, H, W]``. ``compute()`` returns ``mean_iou``, ``mean_dice``,
+    ``pixel_accuracy``, ``per_class_iou``/``per_class_dice`` (also as ``class_iou``/
+    ``class_dice``), ``support``, ``num_pixels``, ``class_names`` and ``confusion_matrix``.
     """
 
     def __init__(
@@ -105,6 +107,8 @@ class SegmentationMetrics:
             raise ValueError("SegmentationMetrics.compute() called before any update()")
         cm = self.confusion_matrix
         out = metrics_from_confusion(cm)
+        # The modular library's names for the per-class lists (same values, kept beside ours).
+        out["class_iou"], out["class_dice"] = out["per_class_iou"], out["per_class_dice"]
         out["num_pixels"] = int(cm.sum())
         out["class_names"] = self.class_names
         out["confusion_matrix"] = cm.tolist()

@@ -70,17 +70,34 @@ def model_call(
         raise ConfigError(f"l2_regularization_weight must be >= 0, got {l2_regularization_weight}")
     key = name.strip().replace("-", "_")
     if fw == "tensorflow":
-        return _keras_model(name, key, IMAGE_SIZE, NUM_CLASSES, l2_regularization_weight, kwargs)
+        model = _keras_model(name, key, IMAGE_SIZE, NUM_CLASSES, l2_regularization_weight, kwargs)
+        return _keep_sizes(model, IMAGE_SIZE, NUM_CLASSES)
     module = _torch_model(name, key, IMAGE_SIZE, NUM_CLASSES, kwargs)
     if not wrap_with_adapter:
         if l2_regularization_weight:
             module.l2_regularization_weight = float(l2_regularization_weight)
-        return module
+        return _keep_sizes(module, IMAGE_SIZE, NUM_CLASSES)
     from visionforge.interop.adapter import KerasAdapter
 
     adapter = KerasAdapter(module, name=name)
     adapter.l2_regularization_weight = float(l2_regularization_weight)
-    return adapter
+    _keep_sizes(module, IMAGE_SIZE, NUM_CLASSES)
+    return _keep_sizes(adapter, IMAGE_SIZE, NUM_CLASSES)
+
+
+def _keep_sizes(model: Any, image_size: Any, num_classes: int) -> Any:
+    """Record the sizes the model was built for under CODAvision's names and ours
+    (``IMAGE_SIZE``/``input_size``, ``NUM_CLASSES``/``num_classes``), as its builders keep them."""
+    values = {"IMAGE_SIZE": image_size, "input_size": image_size,
+              "NUM_CLASSES": int(num_classes), "num_classes": int(num_classes)}
+    for attr, value in values.items():
+        if value is None or hasattr(model, attr):  # never overwrite the model's own attribute
+            continue
+        try:
+            setattr(model, attr, value)
+        except (AttributeError, TypeError):  # a read-only property of a foreign model
+            pass
+    return model
 
 
 def _keras_model(
@@ -129,6 +146,71 @@ def _torch_model(
     return create_model(registry_name, **ctor)
 
 
+_TORCH_SUFFIXES = (".pth", ".pt")
+_KERAS_SUFFIXES = (".keras", ".h5")
+
+
+def _files_in(model_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The PyTorch weight files and Keras model files directly inside ``model_dir``."""
+    files = sorted(f for f in model_dir.iterdir() if f.is_file())
+    torch_files = [f for f in files if f.suffix.lower() in _TORCH_SUFFIXES]
+    keras_files = [f for f in files if f.suffix.lower() in _KERAS_SUFFIXES]
+    return torch_files, keras_files
+
+
+def _recorded_framework(model_dir: Path) -> str | None:
+    """The framework ``model.json`` records (``None`` without one; old dirs are PyTorch)."""
+    from visionforge.io import read_json
+    from visionforge.models.model_dir import META_FILE
+
+    meta_path = model_dir / META_FILE
+    if not meta_path.is_file():
+        return None
+    meta = read_json(meta_path)
+    return str(meta.get("framework") or "pytorch") if isinstance(meta, dict) else None
+
+
+def _framework_chosen_explicitly() -> str | None:
+    """The framework of :func:`set_framework` or the environment, else ``None``."""
+    from visionforge.config import framework as fwconf
+
+    if fwconf._selected_framework is not None:
+        return fwconf._selected_framework
+    value, source, _ = fwconf.resolve_setting("framework")
+    return value if source == "env" else None
+
+
+def _resolve_model_dir(p: Path, framework: str | None) -> tuple[str, Path]:
+    """``(framework, path to load)`` for a model dir: the ``framework`` argument, else the
+    framework chosen by ``set_framework``/the environment when the dir holds both kinds,
+    else the framework ``model.json`` records, else the only kind of file present."""
+    from visionforge.models.model_dir import META_FILE, WEIGHTS_FILE
+
+    torch_files, keras_files = _files_in(p)
+    has_torch = (p / WEIGHTS_FILE).is_file() or bool(torch_files)
+    chosen = framework
+    if chosen is None and has_torch and keras_files:
+        chosen = _framework_chosen_explicitly()
+    chosen = chosen or _recorded_framework(p)
+    if chosen is None:
+        if keras_files and not has_torch:
+            chosen = "tensorflow"
+        elif has_torch:
+            chosen = "pytorch"
+        else:
+            raise WeightsError(
+                f"{p}: no model found inside (expected {META_FILE} + {WEIGHTS_FILE}, a .pth/.pt "
+                "with its model.json, or a .keras/.h5 file)"
+            )
+    if chosen == "tensorflow":
+        if not keras_files:
+            raise WeightsError(f"{p}: framework 'tensorflow' asked for but no .keras/.h5 inside")
+        return chosen, keras_files[0]
+    if (p / WEIGHTS_FILE).is_file() or not torch_files:
+        return "pytorch", p
+    return "pytorch", torch_files[0]
+
+
 def load_model(
     path: str | os.PathLike[str], *, framework: str | None = None, compile: bool = False
 ) -> Any:
@@ -137,12 +219,19 @@ def load_model(
     ``.keras``/``.h5`` files -> TensorFlow (``keras.saving.load_model``, safe mode, our custom
     layers registered); a model dir (``model.json`` + ``model.safetensors``) -> PyTorch wrapped
     in a :class:`KerasAdapter`; a ``.safetensors``/``.pth`` file next to a ``model.json`` ->
-    PyTorch likewise. ``framework`` forces one.
+    PyTorch likewise. A folder holding ``.pth``/``.pt`` and/or ``.keras``/``.h5`` files (as
+    CODAvision's model dirs do) is searched: the framework is the ``framework`` argument,
+    else ``set_framework``/``VISIONFORGE_FRAMEWORK``/``CODAVISION_FRAMEWORK`` when both kinds
+    are there, else the one ``model.json`` records (``KerasAdapter.save`` records it), else
+    the kind present. ``framework`` forces one.
     """
     p = Path(path)
     if not p.exists():
         raise WeightsError(f"{p}: not found")
-    is_tf_file = p.is_file() and p.suffix.lower() in (".keras", ".h5")
+    if p.is_dir() and not (p / "saved_model.pb").is_file():
+        fw_in_dir, p = _resolve_model_dir(p, framework)
+        framework = fw_in_dir
+    is_tf_file = p.is_file() and p.suffix.lower() in _KERAS_SUFFIXES
     fw = framework or ("tensorflow" if is_tf_file else "pytorch")
     if fw == "tensorflow":
         if not is_tf_file:

@@ -33,6 +33,7 @@ from visionforge.io import atomic_write_json
 __all__ = [
     "is_nntraining2_config",
     "translate_config",
+    "detect_framework",
     "load_nntraining2_config",
     "binary_counts",
     "event_level_predictions",
@@ -43,6 +44,7 @@ __all__ = [
 # modelConfig / dataProcessing keys -> our keys (a plain translation table)
 _MODEL_KEYS = {
     "framework": "framework",
+    "modelType": "model_type",
     "modelClass": "model",
     "modelFname": "model_fname",
     "epochs": "epochs",
@@ -82,7 +84,8 @@ _DATA_KEYS = {
     "normalise": "normalize",
 }
 _DEFAULTS: dict[str, Any] = {
-    "framework": "pytorch",
+    "framework": None,  # None: detected as nnTraining2 does (detect_framework)
+    "model_type": None,
     "model": "deepepicnn",
     "model_fname": "model",
     "epochs": 10,
@@ -148,6 +151,33 @@ def _map_model_class(value: str) -> str:
     )
 
 
+_FRAMEWORK_WORDS = {"pytorch": "pytorch", "torch": "pytorch", "pt": "pytorch",
+                    "tensorflow": "tensorflow", "tf": "tensorflow", "keras": "tensorflow"}
+
+
+def _framework_of(value: Any) -> str | None:
+    """The framework a ``modelType``/``modelClass`` value names, if any."""
+    text = str(value).strip().lower()
+    if text in _FRAMEWORK_WORDS:
+        return _FRAMEWORK_WORDS[text]
+    if "torch" in text:  # e.g. deepEpiCnnModel_torch.DeepEpiCnnModelPyTorch
+        return "pytorch"
+    return None
+
+
+def detect_framework(model_config: Mapping[str, Any]) -> str:
+    """nnTraining2's ``_detect_framework``: ``modelConfig.framework``, else the legacy
+    ``modelType`` (or a PyTorch model class name), else TensorFlow -- its default, kept so
+    that old configs without the key train as they always did."""
+    if model_config.get("framework") is not None:
+        return str(model_config["framework"])
+    for key in ("modelType", "modelClass"):
+        found = _framework_of(model_config.get(key, ""))
+        if found is not None:
+            return found
+    return "tensorflow"
+
+
 def translate_config(
     cfg: Mapping[str, Any], *, base_dir: str | os.PathLike[str] | None = None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -180,7 +210,10 @@ def translate_config(
             ignored.append(key)
     from visionforge.config.framework import get_framework
 
-    out["framework"] = get_framework(str(out["framework"]))
+    out["framework"] = get_framework(detect_framework(cfg.get("modelConfig") or {}))
+    if "modelClass" not in (cfg.get("modelConfig") or {}) and out["model_type"] is not None:
+        if _framework_of(out["model_type"]) is None:  # a model name rather than a framework
+            out["model"] = str(out["model_type"])
     out["model"] = _map_model_class(out["model"]) if out["model"] != "deepepicnn" else "deepepicnn"
     for key in ("epochs", "batch_size", "window", "step"):
         try:
@@ -426,6 +459,7 @@ def _train_pytorch(s: Mapping[str, Any], train: Any, val: Any, run_dir: Path) ->
     )
     trainer.train(loader, val_loader)
     model.eval()
+    _save_pt(model, run_dir / f"{Path(str(s['model_fname'])).stem}.pt")
 
     def predict(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -435,11 +469,43 @@ def _train_pytorch(s: Mapping[str, Any], train: Any, val: Any, run_dir: Path) ->
     return predict
 
 
+def _save_pt(model: Any, path: Path) -> None:
+    """nnTraining2's PyTorch model file: the state dict alone (tensors, so it loads with
+    ``torch.load(path, weights_only=True)``), beside the self-describing ``model/`` dir."""
+    import torch
+
+    from visionforge.io import atomic_write
+
+    with atomic_write(path) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+
+
+def _keras_history(logs: Mapping[str, list[float]]) -> dict[str, Any]:
+    """A Keras ``History.history`` in the layout of the PyTorch run's ``history.json``."""
+    val_metrics = {k[4:]: list(map(float, v)) for k, v in logs.items()
+                   if k.startswith("val_") and k != "val_loss"}
+    return {
+        "train_loss": [float(v) for v in logs.get("loss", [])],
+        "val_loss": [float(v) for v in logs.get("val_loss", [])],
+        "val_metrics": val_metrics,
+        "train_metrics": {k: list(map(float, v)) for k, v in logs.items()
+                          if not k.startswith("val_") and k not in ("loss", "learning_rate", "lr")},
+        "lr": [float(v) for v in logs.get("learning_rate", logs.get("lr", []))],
+        "val_epoch": list(range(len(logs.get("val_loss", [])))),
+    }
+
+
 def _train_tensorflow(s: Mapping[str, Any], train: Any, val: Any, run_dir: Path) -> Any:
-    from visionforge.interop.tensorflow import require_tensorflow
+    from visionforge.interop.tensorflow import TensorFlowMissingError, require_tensorflow
     from visionforge.interop.tensorflow.models import build_deepepicnn
 
-    tf, keras = require_tensorflow("nnTraining2 with framework 'tensorflow'")
+    try:
+        tf, keras = require_tensorflow("nnTraining2 with framework 'tensorflow'")
+    except TensorFlowMissingError as exc:
+        raise TensorFlowMissingError(
+            f"{exc} -- or train with PyTorch: set \"framework\": \"pytorch\" in modelConfig "
+            "(a config without it means TensorFlow, as in nnTraining2)"
+        ) from None
     keras.utils.set_random_seed(int(s["seed"]))
     if s["model"] != "deepepicnn":
         raise ConfigError(
@@ -481,7 +547,7 @@ def _train_tensorflow(s: Mapping[str, Any], train: Any, val: Any, run_dir: Path)
                 patience=int(s["early_stopping_patience"]), restore_best_weights=True
             ),
         ]
-    model.fit(
+    fitted = model.fit(
         xt,
         train.y,
         batch_size=int(s["batch_size"]),
@@ -491,6 +557,7 @@ def _train_tensorflow(s: Mapping[str, Any], train: Any, val: Any, run_dir: Path)
         callbacks=callbacks,
     )
     model.save(run_dir / f"{Path(str(s['model_fname'])).stem}.keras")
+    atomic_write_json(run_dir / "history.json", _keras_history(fitted.history))
 
     def predict(x: np.ndarray) -> np.ndarray:
         logits = model.predict(np.ascontiguousarray(x.transpose(0, 2, 1)), verbose=0)
@@ -508,9 +575,23 @@ def _train_one(
     train = _windows(_augment(train_events, s), s)
     val = _windows(val_events, s, train.stats) if val_events else None
     run_dir.mkdir(parents=True, exist_ok=True)
-    if s["framework"] == "tensorflow":
-        return _train_tensorflow(s, train, val, run_dir), train.stats
-    return _train_pytorch(s, train, val, run_dir), train.stats
+    train_fn = _train_tensorflow if s["framework"] == "tensorflow" else _train_pytorch
+    predict = train_fn(s, train, val, run_dir)
+    _plot_history(run_dir)  # both frameworks: history.json -> training_curves.png
+    return predict, train.stats
+
+
+def _plot_history(run_dir: Path) -> None:
+    """nnTraining2's training plot, from the run's ``history.json`` (same for both frameworks)."""
+    from visionforge.evaluation.plots import plot_training_curves
+    from visionforge.io import read_json
+
+    history_file = run_dir / "history.json"
+    if history_file.is_file():
+        try:
+            plot_training_curves(read_json(history_file), run_dir / "training_curves.png")
+        except ValueError:  # nothing recorded (no epoch finished): no plot, not an error
+            pass
 
 
 def _load_settings(

@@ -115,6 +115,7 @@ def save_model_dir(
     contract = _contract_dict(model, preprocessing, task, input_size)
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
+        "framework": "pytorch",  # read by interop.load_model to pick the backend of a dir
         "name": spec["name"],
         "source": spec["source"],
         "kwargs": spec["kwargs"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -95,15 +95,33 @@ class MultitaskModel(nn.Module):
         """The segmentation decoder (``None`` without one)."""
         return self.head["segmentation"] if "segmentation" in self.head else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+    def heads_for(self, batch: Mapping[str, Any]) -> list[str]:
+        """The heads a batch dict asks for: ``label`` -> classification, ``mask`` ->
+        segmentation, both -> both; no target key (or a head this model lacks) -> all heads."""
+        wanted = [head for key, head in (("label", "classification"), ("mask", "segmentation"))
+                  if batch.get(key) is not None and head in self.head]
+        return wanted or list(self.head)
+
+    def forward(
+        self, x: torch.Tensor | Mapping[str, Any]
+    ) -> torch.Tensor | dict[str, torch.Tensor]:
+        """``x``: images ``[B, C, H, W]`` (every head runs) or a batch dict with ``image``
+        whose ``label``/``mask`` keys choose the heads (see :meth:`heads_for`). One head gives
+        its tensor, several a ``{"classification": ..., "segmentation": ...}`` dict."""
+        if isinstance(x, Mapping):
+            if "image" not in x:
+                raise ConfigError(f"MultitaskModel batch dict needs an 'image' key; got {sorted(x)}")
+            heads, x = self.heads_for(x), x["image"]
+        else:
+            heads = list(self.head)
         feats = self.backbone(x)
         feats = [feats] if isinstance(feats, torch.Tensor) else list(feats)
         feats[-1] = self.attention(feats[-1])
         out: dict[str, torch.Tensor] = {}
-        if self.classifier is not None:
-            out["classification"] = self.classifier(feats[-1])
-        if self.decoder is not None:
-            seg = self.decoder(feats, x.shape[-2:])
+        if "classification" in heads:
+            out["classification"] = self.head["classification"](feats[-1])
+        if "segmentation" in heads:
+            seg = self.head["segmentation"](feats, x.shape[-2:])
             if seg.shape[-2:] != x.shape[-2:]:
                 seg = F.interpolate(seg, size=x.shape[-2:], mode="bilinear", align_corners=False)
             out["segmentation"] = seg

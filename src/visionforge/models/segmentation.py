@@ -126,9 +126,15 @@ class DeepLabV3Plus(DeepLabV3PlusNet):
         num_classes: output classes.
         pretrained: ResNet-50 weights: ``False``, ``True`` (torchvision's ImageNet weights via
             timm, ``resnet50.tv_in1k``, as CODAvision uses) or a local ResNet-50 state dict.
+        freeze_encoder: CODAvision trains this model with its ResNet-50 encoder frozen (its
+            Keras model sets ``trainable=False``; its PyTorch trainer's ``freeze_encoder=True``),
+            so that is the default: the encoder's parameters take no gradient and its BatchNorm
+            layers stay in inference mode, as in Keras. ``False`` trains everything;
+            ``model.backbone.requires_grad_(True)`` unfreezes later (fine-tuning).
     """
 
-    def __init__(self, num_classes: int = 5, pretrained: PretrainedArg = False) -> None:
+    def __init__(self, num_classes: int = 5, pretrained: PretrainedArg = False,
+                 freeze_encoder: bool = True) -> None:
         super().__init__(
             "resnet50",
             num_classes=num_classes,
@@ -140,6 +146,21 @@ class DeepLabV3Plus(DeepLabV3PlusNet):
         self.register_buffer(
             "mean_bgr", torch.tensor(IMAGENET_MEAN_BGR, dtype=torch.float32).view(1, 3, 1, 1)
         )
+        if freeze_encoder:
+            self.backbone.requires_grad_(False)
+
+    @property
+    def encoder_frozen(self) -> bool:
+        """True while no encoder parameter takes a gradient."""
+        return not any(p.requires_grad for p in self.backbone.parameters())
+
+    def train(self, mode: bool = True) -> DeepLabV3Plus:
+        """As ``nn.Module.train``, but a frozen encoder keeps its BatchNorm statistics fixed
+        (Keras runs the BN layers of a non-trainable model in inference mode)."""
+        super().train(mode)
+        if mode and self.encoder_frozen:
+            self.backbone.eval()
+        return self
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """RGB [0, 255] -> BGR minus the ImageNet BGR mean (Caffe-style ResNet input)."""

@@ -571,7 +571,7 @@ def _load_all(paths: list[Path], annotations: Any, cm: ClassMap, mpp: float | No
 def make_slide_tiles(slides: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                      out_dir: str | os.PathLike[str], *, annotations: Any = None,
                      class_map: ClassMap | str | os.PathLike[str], mpp: float | None = None,
-                     downsample: float | None = None, mode: str = "modern", tile_size: int = 256,
+                     downsample: float | None = None, mode: str | None = None, tile_size: int = 256,
                      tile_count: int | None = None, fmt: str = "png", rotate: bool = True,
                      seed: int = 0, holdout: Any = None, val_fraction: float = 0.1) -> SlideTilesResult:
     """Write training tiles from annotated slides; see the module doc for the modes.
@@ -583,7 +583,13 @@ def make_slide_tiles(slides: str | os.PathLike[str] | Sequence[str | os.PathLike
     ``tile_count``: training tiles (validation gets ``val_fraction`` of it, at least one);
     ``None`` = about as many as the annotated area fills (``simple``: every grid tile).
     ``holdout``: see :func:`parse_holdout`; recorded in ``tiles.json`` for evaluation.
+    ``mode=None``: ``VISIONFORGE_TILE_GENERATION_MODE`` (or ``CODAVISION_TILE_GENERATION_MODE``),
+    else ``modern``.
     """
+    if mode is None:  # VISIONFORGE_TILE_GENERATION_MODE / CODAVISION_TILE_GENERATION_MODE
+        from visionforge.config.framework import resolve_setting
+
+        mode = resolve_setting("tile_generation_mode")[0]
     _check_settings(mode, tile_size, tile_count, fmt, val_fraction)
     cm = class_map if isinstance(class_map, ClassMap) else load_class_map(class_map)
     paths = [Path(slides)] if isinstance(slides, str | os.PathLike) else [Path(p) for p in slides]

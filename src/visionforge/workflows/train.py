@@ -273,7 +273,9 @@ def train_from_config(
     if cfg.framework != "pytorch":
         raise ConfigError(
             f"framework={cfg.framework!r}: `visionforge train` runs PyTorch models; use "
-            "visionforge.interop.model_call(..., framework='tensorflow') for Keras models"
+            "visionforge.interop.model_call(..., framework='tensorflow') for Keras models, an "
+            "nnTraining2 config (--config nnConfig.json) for a TensorFlow run, or pass "
+            "framework=pytorch (VISIONFORGE_FRAMEWORK / CODAVISION_FRAMEWORK may have set it)"
         )
     data, run_dir, name, kwargs, created = _prepare(cfg, echo, run_dir)
     with _discard_on_error(run_dir, created):  # a bad model kwarg must not leave a run dir

@@ -19,16 +19,18 @@ def _num(value: Any) -> float:
 
 
 class HistoryRecorder(Callback):
-    """Records per-epoch ``train_loss`` and ``lr`` and per-validation ``val_loss``/metrics.
+    """Records per-epoch ``train_loss`` and ``lr``, per-iteration ``train_loss_step`` and
+    per-validation ``val_loss``/metrics.
 
-    ``history`` is ``{"train_loss": [...], "val_loss": [...], "val_metrics": {name: [...]},
-    "lr": [...], "val_step": [...], "val_epoch": [...]}``. Its state is saved in
+    ``history`` is ``{"train_loss": [...], "train_loss_step": [...], "val_loss": [...],
+    "val_metrics": {name: [...]}, "lr": [...], "val_step": [...], "val_epoch": [...]}``. Its state is saved in
     checkpoints so a resumed run returns the history of the whole run.
     """
 
     def __init__(self) -> None:
         self.history: dict[str, Any] = {
             "train_loss": [],
+            "train_loss_step": [],
             "val_loss": [],
             "val_metrics": {},
             "lr": [],
@@ -49,6 +51,12 @@ class HistoryRecorder(Callback):
             self.history["train_loss"].append(_num(value))
         if trainer.optimizers:
             self.history["lr"].append(float(trainer.optimizers[0].param_groups[0]["lr"]))
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is not None:
+            self.history.setdefault("train_loss_step", []).append(_num(loss.detach()))
 
     def record_validation(self, metrics: dict[str, Any], *, step: int, epoch: int) -> None:
         """Append one validation result (``val_``-prefixed keys) to the history."""

@@ -66,6 +66,12 @@ class CNNBackbone(nn.Module):
         if is_local_path(pretrained):
             load_local_weights(self, pretrained)
 
+    def get_channel_schedule(self) -> list[int]:
+        """Channels of the four maps (a list carrying ``.strides``), e.g. for a decoder."""
+        from visionforge.models.backbones.schedule import channel_schedule
+
+        return channel_schedule(self)
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
         c2 = self.layer1(x)

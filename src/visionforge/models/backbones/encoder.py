@@ -50,6 +50,12 @@ class TimmFeatures(nn.Module):
         if is_local_path(pretrained):
             load_local_weights(self.body, pretrained)
 
+    def get_channel_schedule(self) -> list[int]:
+        """Channels of the output maps (a list carrying ``.strides``), e.g. for a decoder."""
+        from visionforge.models.backbones.schedule import channel_schedule
+
+        return channel_schedule(self)
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return list(self.body(x))
 

@@ -128,6 +128,12 @@ class VisionTransformer(_TimmViT):
         )
         self.load_state_dict(source.state_dict(), strict=False)
 
+    def get_channel_schedule(self) -> list[int]:
+        """Channels of the output maps (a list carrying ``.strides``), e.g. for a decoder."""
+        from visionforge.models.backbones.schedule import channel_schedule
+
+        return channel_schedule(self)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:  # type: ignore[override]
         maps = self.forward_intermediates(
             x, indices=self.out_indices, norm=True, output_fmt="NCHW", intermediates_only=True

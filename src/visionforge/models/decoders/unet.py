@@ -51,6 +51,10 @@ class UNetDecoder(nn.Module):
         strides: the encoder's strides (e.g. ``[4, 8, 16, 32]``); when given, the decoder adds
             ``log2(strides[0])`` upsample-x2 + conv stages so that the classifier runs at full
             resolution instead of bilinearly stretching stride-``strides[0]`` logits.
+        input_stride: stride of the finest map, used to return full input resolution when
+            ``forward`` gets no ``input_size``: default ``strides[0]``, else the strides a
+            ``backbone.get_channel_schedule()`` carries, else 4 (a CNN pyramid's first level).
+            ``1`` returns the finest map's resolution.
 
     Example:
         >>> dec = UNetDecoder([64, 128], 3)
@@ -66,8 +70,11 @@ class UNetDecoder(nn.Module):
         decoder_channels: Sequence[int] | None = None,
         drop_rate: float = 0.0,
         strides: Sequence[int] | None = None,
+        input_stride: int | None = None,
     ) -> None:
         super().__init__()
+        known = strides if strides is not None else getattr(backbone_channels, "strides", None)
+        self.input_stride = int(input_stride or (known[0] if known else 4))
         chans = [int(c) for c in backbone_channels]
         if not chans:
             raise ConfigError("UNetDecoder needs at least one backbone channel count")
@@ -97,7 +104,8 @@ class UNetDecoder(nn.Module):
         input_size: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """``features``: maps high to low resolution (or one map); returns ``[B, out, H, W]``
-        at ``input_size`` (or at the finest map's resolution when ``None``)."""
+        at ``input_size``; when ``None``, at the input resolution: the finest map's size
+        times ``input_stride``."""
         feats = [features] if isinstance(features, torch.Tensor) else list(features)
         if len(feats) != len(self.backbone_channels):
             raise ValueError(
@@ -109,6 +117,9 @@ class UNetDecoder(nn.Module):
         for stage in self.upsample:
             x = stage(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
         logits = self.classifier(self.dropout(x))
+        if input_size is None:
+            h, w = feats[0].shape[-2:]
+            input_size = (h * self.input_stride, w * self.input_stride)
         if input_size is not None and tuple(logits.shape[-2:]) != tuple(input_size):
             logits = F.interpolate(
                 logits, size=tuple(input_size), mode="bilinear", align_corners=False
