@@ -92,6 +92,7 @@ class TensorFlowKerasAdapter:
                               validation_data=validation_data, callbacks=callbacks, verbose=verbose)
 
     def save(self, filepath: str | os.PathLike[str]) -> None:
+        Path(filepath).parent.mkdir(parents=True, exist_ok=True)
         self.model.save(str(filepath))
 
     def load_weights(self, filepath: str | os.PathLike[str]) -> None:
