@@ -48,7 +48,9 @@ from visionforge.explain import (
     VanillaSaliency,
 )
 from visionforge.explain import BaseExplainer as _CoreExplainer
-from visionforge.models.backbones import CNNBackbone, VisionTransformer, ViTSpatial
+from visionforge.models.backbones import CNNBackbone
+from visionforge.models.backbones import VisionTransformer as _CoreViT
+from visionforge.models.backbones import ViTSpatial as _CoreViTSpatial
 from visionforge.models.decoders import UNetDecoder
 from visionforge.models.layers import CBAM
 from visionforge.models.multitask import MultitaskModel
@@ -63,6 +65,22 @@ __all__ = [
     "BaseExplainer", "GradCAM", "VanillaSaliency", "SmoothGrad", "IntegratedGradients",
     "AttentionMaps", "Explainer",
 ]
+
+
+class VisionTransformer(_CoreViT):
+    """The core ViT backbone with the reference's ``image_size`` argument (ours: ``img_size``)."""
+
+    def __init__(self, image_size: int | None = None, patch_size: int = 16, num_layers: int = 12,
+                 hidden_dim: int = 768, num_heads: int = 12, mlp_dim: int = 3072,
+                 **kwargs: Any) -> None:
+        if image_size is not None:
+            kwargs.setdefault("img_size", image_size)
+        super().__init__(patch_size=patch_size, num_layers=num_layers, hidden_dim=hidden_dim,
+                         num_heads=num_heads, mlp_dim=mlp_dim, **kwargs)
+
+
+class ViTSpatial(VisionTransformer, _CoreViTSpatial):
+    """The core ``ViTSpatial`` with the reference's ``image_size`` argument."""
 
 
 class ClassificationDataset(_ClassificationDataset):
