@@ -186,6 +186,18 @@ def _open_pairs(pairs: Sequence[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
     return opened
 
 
+def _resolve_mode(mode: str | None) -> str:
+    """``mode``, or VISIONFORGE_TILE_GENERATION_MODE / CODAVISION_TILE_GENERATION_MODE."""
+    if mode is None:
+        from visionforge.config.framework import resolve_setting
+
+        mode = resolve_setting("tile_generation_mode")[0]
+    if mode not in MODES:
+        hint = " ('legacy' is a slide tiling mode: visionforge slides tiles)" if mode == "legacy" else ""
+        raise ConfigError(f"tiling mode {mode!r}; choose 'modern' or 'simple'{hint}")
+    return mode
+
+
 def make_tiles(
     pairs: Sequence[tuple[Any, Any]],
     out_dir: str | os.PathLike[str],
@@ -218,13 +230,7 @@ def make_tiles(
     ``val_fraction`` of that, at least one); by default about as many canvases as
     the annotated area would fill.
     """
-    if mode is None:  # VISIONFORGE_TILE_GENERATION_MODE / CODAVISION_TILE_GENERATION_MODE
-        from visionforge.config.framework import resolve_setting
-
-        mode = resolve_setting("tile_generation_mode")[0]
-    if mode not in MODES:
-        hint = " ('legacy' is a slide tiling mode: visionforge slides tiles)" if mode == "legacy" else ""
-        raise ConfigError(f"tiling mode {mode!r}; choose 'modern' or 'simple'{hint}")
+    mode = _resolve_mode(mode)
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"fmt={fmt!r}: choose one of {', '.join(FORMATS)}")
     if tile_size < 8:
