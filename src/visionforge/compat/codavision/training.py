@@ -9,6 +9,7 @@ CODAvision's history dict (``loss``, ``val_loss``, ``lr``; plus ``loss_step`` pe
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from torch import nn
 from visionforge.compat.codavision.config import FrameworkConfig
 from visionforge.engine.losses import CODAvisionLoss
 from visionforge.errors import ConfigError
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["WeightedCrossEntropyLoss", "PyTorchSegmentationTrainer", "PyTorchDeepLabV3PlusTrainer"]
 
@@ -88,7 +91,11 @@ class PyTorchSegmentationTrainer:
         settings = self.trainer_settings(epochs, learning_rate, early_stopping_patience)
         self.engine_trainer = Trainer(self.model, **settings)
         history = self.engine_trainer.train(train_loader, val_loader)
-        PyTorchKerasAdapter(self.model).save(self.model_path / "model_best.pth")
+        try:
+            PyTorchKerasAdapter(self.model).save(self.model_path / "model_best.pth")
+        except ConfigError as exc:  # a module not built by create_model: no model.json
+            _log.warning("model_best.pth not written (%s); checkpoints are in %s", exc,
+                         self.model_path / "checkpoints")
         return {"loss": list(history.get("train_loss", [])),
                 "val_loss": list(history.get("val_loss", [])),
                 "lr": list(history.get("lr", [])),
