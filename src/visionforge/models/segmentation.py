@@ -128,9 +128,9 @@ class DeepLabV3Plus(DeepLabV3PlusNet):
             timm, ``resnet50.tv_in1k``, as CODAvision uses) or a local ResNet-50 state dict.
         freeze_encoder: CODAvision trains this model with its ResNet-50 encoder frozen (its
             Keras model sets ``trainable=False``; its PyTorch trainer's ``freeze_encoder=True``),
-            so that is the default: the encoder's parameters take no gradient and its BatchNorm
-            layers stay in inference mode, as in Keras. ``False`` trains everything;
-            ``model.backbone.requires_grad_(True)`` unfreezes later (fine-tuning).
+            so that is the default: the encoder's parameters take no gradient (as its PyTorch
+            trainer's ``_freeze_encoder`` does; BatchNorm statistics still follow ``train()``).
+            ``False`` trains everything; ``model.backbone.requires_grad_(True)`` unfreezes later.
     """
 
     def __init__(self, num_classes: int = 5, pretrained: PretrainedArg = False,
@@ -153,14 +153,6 @@ class DeepLabV3Plus(DeepLabV3PlusNet):
     def encoder_frozen(self) -> bool:
         """True while no encoder parameter takes a gradient."""
         return not any(p.requires_grad for p in self.backbone.parameters())
-
-    def train(self, mode: bool = True) -> DeepLabV3Plus:
-        """As ``nn.Module.train``, but a frozen encoder keeps its BatchNorm statistics fixed
-        (Keras runs the BN layers of a non-trainable model in inference mode)."""
-        super().train(mode)
-        if mode and self.encoder_frozen:
-            self.backbone.eval()
-        return self
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """RGB [0, 255] -> BGR minus the ImageNet BGR mean (Caffe-style ResNet input)."""
