@@ -2,7 +2,7 @@
 
 Each setting is resolved with one priority order::
 
-    explicit argument  >  VISIONFORGE_* environment variable  >  config file/mapping  >  default
+    explicit argument  >  VISIONFORGE_* (else CODAVISION_*) variable  >  config file/mapping  >  default
 
 and every resolved value remembers where it came from (``"argument"``, ``"env"``,
 ``"config"`` or ``"default"``) so that ``visionforge config show`` can print it.
@@ -129,9 +129,9 @@ ENV_VARS = {key: s.env for key, s in _SETTINGS.items()}
 #: ``validation_interval`` (training batches), not ``validation_frequency`` (epochs).
 ENV_ALIASES = {
     "framework": ("CODAVISION_FRAMEWORK",),
-    "device": ("CODAVISION_PYTORCH_DEVICE", "CODAVISION_DEVICE"),
-    "amp": ("CODAVISION_PYTORCH_AMP", "CODAVISION_AMP"),
-    "compile": ("CODAVISION_PYTORCH_COMPILE", "CODAVISION_COMPILE"),
+    "device": ("CODAVISION_PYTORCH_DEVICE",),
+    "amp": ("CODAVISION_PYTORCH_AMP",),
+    "compile": ("CODAVISION_PYTORCH_COMPILE",),
     "gradient_accumulation_steps": ("CODAVISION_GRADIENT_ACCUMULATION_STEPS",),
     "validation_interval": ("CODAVISION_VALIDATION_FREQUENCY",),
     "tile_generation_mode": ("CODAVISION_TILE_GENERATION_MODE",),
@@ -189,7 +189,8 @@ class FrameworkConfig:
         validation_frequency: validate every N epochs (>= 1).
         validation_interval: validate every N training batches (CODAvision's iteration-based
             validation; ``None`` = by epochs).
-        tile_generation_mode: ``"modern"`` (class-balanced canvases) or ``"simple"`` (grid).
+        tile_generation_mode: ``"modern"`` (class-balanced canvases), ``"legacy"`` (CODAvision's
+            MATLAB-aligned slide tiling) or ``"simple"`` (grid).
         config: a mapping (e.g. a loaded YAML/JSON section) consulted after the environment.
         env: the environment to read (default ``os.environ``).
 
