@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 
-class TaskType(str, enum.Enum):
+class TaskType(enum.StrEnum):
     """The tasks a model can be trained for (detection is a separate feature)."""
 
     CLASSIFICATION = "classification"

@@ -49,8 +49,12 @@ def prune_model_dir(model_dir: str | os.PathLike[str], data: str | os.PathLike[s
     from visionforge.export.prune import prune_global, sparsity
     from visionforge.inference.files import labelled_folder
     from visionforge.io import atomic_write_json
-    from visionforge.models.model_dir import load_model, model_dir_path, read_model_meta, \
-        save_model_dir
+    from visionforge.models.model_dir import (
+        load_model,
+        model_dir_path,
+        read_model_meta,
+        save_model_dir,
+    )
 
     src = model_dir_path(model_dir)
     meta = read_model_meta(src)
