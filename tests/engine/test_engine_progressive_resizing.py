@@ -84,3 +84,17 @@ def test_config_key_builds_the_callback():
     cbs = standard_callbacks(settings, Path("."), has_val=False)
     resizing = [c for c in cbs if isinstance(c, ProgressiveResizing)]
     assert resizing and resizing[0].schedule == {0: [32, 32], 3: [64, 64]}
+
+
+def test_resumed_run_gets_the_size_of_its_epoch(folder):
+    """A run resumed mid-epoch skips that epoch's start hook; the fit start sets the size."""
+    from types import SimpleNamespace
+
+    from visionforge.data.datamodules import ImageFolderDataModule
+
+    dm = ImageFolderDataModule(folder, batch_size=4, image_size=16, num_workers=0)
+    cb = ProgressiveResizing({0: 8, 2: 12, 4: 16})
+    cb.on_train_start(SimpleNamespace(current_epoch=3, train_dataloader=dm.train_dataloader()),
+                      None)
+    assert cb.size == [12, 12]
+    assert next(iter(dm.train_dataloader()))["image"].shape[-2:] == (12, 12)

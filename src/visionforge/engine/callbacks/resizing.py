@@ -86,9 +86,8 @@ class ProgressiveResizing(Callback):
         """The scheduled ``[h, w]`` of ``epoch`` (the last entry at or before it)."""
         return next(s for e, s in reversed(self.schedule.items()) if e <= epoch)
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def _apply(self, trainer: pl.Trainer) -> None:
         size = self.size_for(trainer.current_epoch)
-        self.sizes.append((int(trainer.current_epoch), size))
         if size == self.size:
             return
         self.size = size
@@ -96,6 +95,14 @@ class ProgressiveResizing(Callback):
         changed = set_image_size(target, size) if target is not None else 0
         _log.info("progressive resizing: epoch %d trains at %dx%d (%d transform step(s) set)",
                   trainer.current_epoch, size[0], size[1], changed)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A run resumed in the middle of an epoch skips that epoch's start hook.
+        self._apply(trainer)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._apply(trainer)
+        self.sizes.append((int(trainer.current_epoch), list(self.size or [])))
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                              batch: Any, batch_idx: int) -> None:
