@@ -2,16 +2,17 @@
 
 Decoding (PNG/JPEG/TIFF) often costs more than the augmentation of a small image; with
 ``cache="memory"`` a dataset keeps every decoded array after its first epoch, with
-``cache="disk"`` it writes it as a raw ``.npy`` file (``numpy.save`` with
+``cache="disk"`` it writes it as a raw ``.npy`` file (``numpy.save``/``numpy.load`` with
 ``allow_pickle=False``: nothing executable is ever read back) that later epochs and later
-runs memory-map-free load. Entries are keyed by the file's absolute path, size and
+runs load instead of decoding. Entries are keyed by the file's absolute path, size and
 modification time plus a variant tag (channels, colour map), so an edited image is decoded
 again. Disk entries are written atomically (:func:`visionforge.io.atomic_write`); a damaged
 entry is decoded again and rewritten. torchvision and Lightning have no decoded-image
 cache, hence this small one.
 
 The memory cache lives in each process: with ``num_workers > 0`` every worker fills its own
-copy, so prefer ``disk`` with workers (the OS page cache then shares the files).
+copy, which lasts only as long as the worker (``persistent_workers``); prefer ``disk`` with
+workers (the OS page cache then shares the files).
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ class DecodedCache:
         return sum(1 for _ in self.directory.glob("??/*.npy")) if self.directory.is_dir() else 0
 
     def __getstate__(self) -> dict[str, Any]:
-        # Worker processes start with an empty memory cache rather than a copy of the parent's.
+        # A pickled dataset (spawned workers, DDP ranks) starts with an empty memory cache
+        # instead of carrying the parent's decoded images through a pipe.
         state = dict(self.__dict__)
         state["_memory"] = {}
         return state
