@@ -106,6 +106,20 @@ def test_registry_pattern_and_factory_pattern_train_a_model(registered, tmp_path
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
 
 
+def test_factory_settings_reach_lightning(tmp_path):
+    """``config.trainer`` settings mean what they mean in ``visionforge train``."""
+    from visionforge.config.loader import compose_config
+
+    config = compose_config(["trainer=cpu", "trainer.accumulate_grad_batches=2",
+                             "trainer.gradient_clip_value=0.5", "trainer.validation_freq=3",
+                             "callbacks.early_stopping=false", "callbacks.progress=false"],
+                            env={}).cfg
+    trainer = TrainerFactory.create_trainer(config, output_dir=tmp_path / "run", task="signal")
+    assert trainer.accumulate_grad_batches == 2 and trainer.gradient_clip_val == 0.5
+    assert trainer.check_val_every_n_epoch == 3 and trainer.max_epochs == 30  # signal default
+    assert not any(type(c).__name__ == "EarlyStopping" for c in trainer.callbacks)
+
+
 def test_template_method_needs_the_backbone():
     """``@abstractmethod def _build_backbone(self)``: the base class cannot be built alone."""
     with pytest.raises(TypeError, match="_build_backbone"):
