@@ -10,6 +10,7 @@ EXAMPLE = """examples:
   curl -F file=@cell.png http://127.0.0.1:8000/predict
 A folder of version sub-folders (models/tissue/v1, v2, ...) serves every version; the
 default is the latest. The API key may also come from VISIONFORGE_API_KEY.
+  visionforge serve models/digits/ --ab digits=1:90,2:10   # A/B: /ab/digits/predict, GET /ab/digits
 """
 
 
@@ -28,18 +29,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-upload-mb", type=float, default=20.0, help="request size limit")
     parser.add_argument("--max-pixels", type=int, default=40_000_000, help="image pixel limit")
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"))
+    parser.add_argument("--ab", action="append", default=[], metavar="NAME=V1:W1,V2:W2",
+                        help="A/B split of a model's traffic over versions, e.g. digits=1:90,2:10")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from visionforge.serve import create_app, run_server
+    from visionforge.serve.ab import parse_ab
 
+    ab = dict(parse_ab(spec) for spec in args.ab)
     app = create_app(
         args.model_dirs,
         api_key=args.api_key,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_pixels=args.max_pixels,
         backend=args.backend,
+        ab=ab or None,
     )
     for m in app.state.store.all():
         print(f"serving {m.name} v{m.version} ({m.predictor.task}, backend {m.predictor.backend})")

@@ -10,4 +10,6 @@ Each module is a thin translation onto the core API (one clean name per concept)
   ``training``, ``data``, ``evaluation``, ``explainability`` imports).
 - :mod:`visionforge.compat.nntraining2` -- nnTraining2 (``nnTrainer.trainModel``,
   ``DeepEpiCnnModelPyTorch``, framework detection).
+- :mod:`visionforge.compat.lightning` -- the Lightning vision framework (``BaseVisionModel``,
+  ``BaseDataModule``, ``BaseCallback``, the interfaces as Protocols, ``TrainerFactory``).
 """

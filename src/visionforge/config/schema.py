@@ -56,6 +56,10 @@ class DataConfig:
     unnormalised pixels choose a model whose contract has no mean/std (e.g.
     ``model=deeplabv3plus_codavision``, RGB 0-255) or register one with
     ``input_contract=UNIT_RANGE``. For signals ``normalize`` standardises each OSDB window.
+
+    ``cache``: ``none`` | ``memory`` | ``disk``: decode each image (and mask) once and keep
+    it, in memory or as ``.npy`` files under ``cache_dir`` (default
+    ``~/.cache/visionforge/decoded``); folder and segmentation data (CIFAR is in memory).
     """
 
     kind: str = "auto"
@@ -72,6 +76,8 @@ class DataConfig:
     augment: bool = True
     normalize: bool = True
     on_bad_image: str = "error"
+    cache: str = "none"
+    cache_dir: str | None = None
     window: int = 750
     step: int = 125
 

@@ -143,6 +143,9 @@ class TrainSettings:
     lr_monitor: bool = _s(True, "log the learning rate", "callbacks", cfg_type=bool)
     progress: bool | None = _s(None, "progress bar (null = only on a terminal)", "callbacks",
                                cfg_type=bool | None)
+    progressive_resizing: Any = _s(
+        None, "train-image size per epoch, e.g. {0: 32, 3: 48, 6: 64} or '0:32,3:48,6:64' "
+        "(null = off; the model must accept several input sizes)", "callbacks")
     callbacks: Sequence[Any] = _s(None, "extra Lightning callbacks or CALLBACKS registry names",
                                   factory=list)
     # -- run / outputs ----------------------------------------------------------------

@@ -50,6 +50,9 @@ class ClassificationDataset(Dataset):
     when a file cannot be decoded; ``"skip"`` decodes every file once up front, drops
     unreadable ones and lists them in ``skipped`` and :meth:`report`. ``verify=True``
     runs that up-front check in ``"error"`` mode too.
+
+    ``cache`` (``"memory"``, ``"disk"`` or a :class:`~visionforge.data.cache.DecodedCache`)
+    keeps decoded images so each file is decoded once (:mod:`visionforge.data.cache`).
     """
 
     def __init__(
@@ -65,8 +68,12 @@ class ClassificationDataset(Dataset):
         verify: bool | None = None,
         return_path: bool = False,
         return_tuple: bool = False,
+        cache: Any = None,
     ) -> None:
+        from visionforge.data.cache import make_cache
+
         self.root = Path(root)
+        self.cache = make_cache(cache)
         self.split = split
         self.transform = transform
         self.channels = channels
@@ -174,13 +181,22 @@ class ClassificationDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any] | tuple[Any, Any]:
         path, target = self.samples[index]
         # A file that breaks after the up-front check still raises: never a substitute sample.
-        sample = to_sample(decode_image(path, self.channels), label=target)
+        sample = to_sample(self._decode(path), label=target)
         if self.transform is not None:
             sample = self.transform(sample)
         sample = finish_sample(sample)
         if self.return_path:
             sample["path"] = str(path)
         return sample_tuple(sample) if self.return_tuple else sample
+
+    def _decode(self, path: Path) -> Any:
+        if self.cache is None:
+            return decode_image(path, self.channels)
+        import torch
+
+        hwc = self.cache.get(path, lambda: decode_image(path, self.channels).permute(1, 2, 0)
+                             .numpy(), variant=f"image:{self.channels}")
+        return torch.from_numpy(hwc).permute(2, 0, 1)
 
     @property
     def num_classes(self) -> int:

@@ -197,7 +197,8 @@ class ImageFolderDataModule(_DataModule):
 
     Without split folders or a manifest, the split is made with ``ratios``/``seed``
     and written to ``manifest_out`` when given (e.g. the run directory). ``contract``
-    (a model's :class:`InputContract`) replaces ``mean``/``std``.
+    (a model's :class:`InputContract`) replaces ``mean``/``std``. ``cache="memory"|"disk"``
+    decodes each image once (:mod:`visionforge.data.cache`; ``cache_dir`` for disk).
     """
 
     default_image_size = 64
@@ -222,8 +223,12 @@ class ImageFolderDataModule(_DataModule):
         eval_transform: Callable[..., Any] | None = None,
         channels: int | None = 3,
         on_bad_image: str = "error",
+        cache: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         **loader: Any,
     ) -> None:
+        from visionforge.data.cache import make_cache
+
         super().__init__(batch_size, **loader)
         self.root = Path(root)
         self.manifest, self.manifest_out = manifest, manifest_out
@@ -235,7 +240,9 @@ class ImageFolderDataModule(_DataModule):
             mean=self.mean, std=self.std, augment=augment, train_transform=train_transform,
             eval_transform=eval_transform,
         )
-        self.ds_kwargs = {"channels": channels, "on_bad_image": on_bad_image}
+        # one cache shared by the splits: "none" | "memory" | "disk" (data/cache.py)
+        self.ds_kwargs = {"channels": channels, "on_bad_image": on_bad_image,
+                          "cache": make_cache(cache, cache_dir)}
         self.skipped: list[dict[str, str]] = []
 
     def _make(self, split: str, manifest: Any) -> ClassificationDataset | None:
@@ -306,7 +313,8 @@ class SegmentationDataModule(_DataModule):
     by region), ``root/{images,masks}`` or explicit ``images_dir``/``masks_dir`` (then split by
     ``ratios``/``seed`` and recorded in ``manifest_out``). ``num_classes=None`` reads it from the
     masks. Extra keyword arguments of :class:`SegmentationDataset` (``color_map``,
-    ``mask_suffix``, ``channels``...) go in ``dataset_kwargs``."""
+    ``mask_suffix``, ``channels``...) go in ``dataset_kwargs``; ``cache="memory"|"disk"``
+    decodes each image and mask once (:mod:`visionforge.data.cache`)."""
 
     task = "segmentation"
     default_image_size = 128
@@ -333,8 +341,12 @@ class SegmentationDataModule(_DataModule):
         train_transform: Callable[..., Any] | None = None,
         eval_transform: Callable[..., Any] | None = None,
         dataset_kwargs: dict[str, Any] | None = None,
+        cache: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         **loader: Any,
     ) -> None:
+        from visionforge.data.cache import make_cache
+
         super().__init__(batch_size, **loader)
         if root is None and (images_dir is None or masks_dir is None):
             raise DataError("segmentation data needs a root (with images/ and masks/) or "
@@ -353,6 +365,7 @@ class SegmentationDataModule(_DataModule):
             eval_transform=eval_transform, ignore_index=ignore_index or 0,
         )
         self.dataset_kwargs = dataset_kwargs or {}
+        self.cache = make_cache(cache, cache_dir)
 
     def _ds(self, dirs: tuple[Path, Path], transform: Any, validate: bool = False) -> Any:
         from visionforge.data.segmentation import SegmentationDataset
@@ -364,6 +377,7 @@ class SegmentationDataModule(_DataModule):
             ignore_index=self.ignore_index,
             class_names=self.class_names or None,
             validate=validate,
+            cache=self.cache,
             **self.dataset_kwargs,
         )
 

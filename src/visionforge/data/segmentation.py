@@ -118,6 +118,8 @@ class SegmentationDataset(Dataset):
     are always checked when a sample is loaded: values outside ``[0, num_classes)``
     other than ``ignore_index`` raise :class:`DataError` naming the file.
     ``transform`` receives ``{"image": tv_tensors.Image, "mask": tv_tensors.Mask}``.
+    ``cache`` (``"memory"``, ``"disk"`` or a :class:`~visionforge.data.cache.DecodedCache`)
+    keeps decoded images and masks so each file is decoded once.
     """
 
     def __init__(
@@ -136,8 +138,12 @@ class SegmentationDataset(Dataset):
         validate: bool | str = True,
         return_path: bool = False,
         return_tuple: bool = False,
+        cache: Any = None,
     ) -> None:
+        from visionforge.data.cache import make_cache
+
         self.images_dir, self.masks_dir = Path(images_dir), Path(masks_dir)
+        self.cache = make_cache(cache)
         self.transform = transform
         self.num_classes = num_classes
         self.ignore_index = ignore_index
@@ -208,8 +214,7 @@ class SegmentationDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any] | tuple[Any, Any]:
         img_path, mask_path = self.samples[index]
-        image = decode_image(img_path, self.channels)
-        mask = torch.from_numpy(load_mask(mask_path, self.color_map))
+        image, mask = self._decode(img_path, mask_path)
         if tuple(image.shape[-2:]) != tuple(mask.shape):
             raise DataError(
                 f"{img_path}: image is {tuple(image.shape[-2:])} but mask {mask_path} is "
@@ -223,6 +228,17 @@ class SegmentationDataset(Dataset):
         if self.return_path:
             sample["path"] = str(img_path)
         return sample_tuple(sample) if self.return_tuple else sample
+
+    def _decode(self, img_path: Any, mask_path: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cache is None:
+            return (decode_image(img_path, self.channels),
+                    torch.from_numpy(load_mask(mask_path, self.color_map)))
+        hwc = self.cache.get(img_path, lambda: decode_image(img_path, self.channels)
+                             .permute(1, 2, 0).numpy(), variant=f"image:{self.channels}")
+        colors = sorted((str(k), v) for k, v in (self.color_map or {}).items())
+        mask = self.cache.get(mask_path, lambda: load_mask(mask_path, self.color_map),
+                              variant=f"mask:{colors}")
+        return torch.from_numpy(hwc).permute(2, 0, 1), torch.from_numpy(mask)
 
     def class_histogram(self) -> dict[int, int]:
         """Pixel count per mask value over the whole dataset (reads every mask)."""

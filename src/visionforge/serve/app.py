@@ -267,6 +267,7 @@ def create_app(
     device: str = "auto",
     batch_size: int = 8,
     max_batch_files: int = MAX_BATCH_FILES,
+    ab: Mapping[str, Mapping[str, float]] | None = None,
 ) -> FastAPI:
     """Build the FastAPI app serving ``model_dirs`` (see :func:`visionforge.serve.registry.discover`).
 
@@ -274,6 +275,7 @@ def create_app(
         api_key: required ``X-API-Key`` (default: ``$VISIONFORGE_API_KEY``; none = open).
         max_upload_bytes, max_pixels, max_batch_files: request limits (413 beyond them).
         backend, device, batch_size: passed to each model's :class:`Predictor`.
+        ab: A/B splits ``{model name: {version: weight}}`` (:mod:`visionforge.serve.ab`).
     """
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     store = _load_store(model_dirs, backend=backend, device=device, batch_size=batch_size)
@@ -293,4 +295,8 @@ def create_app(
     handlers = Handlers(max_upload_bytes, max_pixels, max_batch_files)
     _add_read_routes(app, store, auth)
     _add_predict_routes(app, store, handlers, auth)
+    if ab:
+        from visionforge.serve.ab import add_ab_routes
+
+        add_ab_routes(app, store, handlers, auth, ab)
     return app

@@ -134,6 +134,7 @@ def build_datamodule(dc: Any, kind: str, run_dir: Path | None, image_size: int |
         "ratios": ratios, "seed": dc.seed, "num_classes": dc.num_classes,
         "images_dir": dc.images_dir, "masks_dir": dc.masks_dir, "batch_size": dc.batch_size,
         "channels": dc.channels, "on_bad_image": dc.on_bad_image,
+        "cache": getattr(dc, "cache", "none"), "cache_dir": getattr(dc, "cache_dir", None),
         "dataset_kwargs": {"channels": dc.channels, "on_bad_image": dc.on_bad_image},
         # a fixed test set (CIFAR): data.splits' val share of what is not test
         "val_fraction": ratios[1] / max(ratios[0] + ratios[1], 1e-9),

@@ -18,7 +18,7 @@ __all__ = ["STANDARD", "standard_callbacks", "build_callback"]
 
 #: Order in which the standard callbacks are attached.
 STANDARD = ("nonfinite_guard", "console", "lr_monitor", "early_stopping", "checkpoint", "ema",
-            "swa")
+            "swa", "progressive_resizing")
 
 
 @CALLBACKS.register("nonfinite_guard", enabled_by=None)
@@ -85,6 +85,13 @@ def _swa(settings: Any, ckpt_dir: Path) -> Any:
     from visionforge.engine.callbacks.ema import swa_callback
 
     return swa_callback(settings.swa_lr or settings.lr)
+
+
+@CALLBACKS.register("progressive_resizing", enabled_by="progressive_resizing")
+def _progressive_resizing(settings: Any, ckpt_dir: Path) -> Any:
+    from visionforge.engine.callbacks.resizing import ProgressiveResizing
+
+    return ProgressiveResizing(settings.progressive_resizing)
 
 
 def build_callback(name: str, settings: Any, ckpt_dir: Path) -> list[Any]:
