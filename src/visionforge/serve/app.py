@@ -32,6 +32,7 @@ from visionforge.serve.schemas import (
     Prediction,
     Segmentation,
 )
+from visionforge.serve.ui import add_ui
 
 __all__ = ["create_app", "API_KEY_ENV", "DEFAULT_MAX_UPLOAD_BYTES", "DEFAULT_MAX_PIXELS"]
 
@@ -267,6 +268,8 @@ def create_app(
     device: str = "auto",
     batch_size: int = 8,
     max_batch_files: int = MAX_BATCH_FILES,
+    slides_dir: str | os.PathLike[str] | None = None,
+    project_dir: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """Build the FastAPI app serving ``model_dirs`` (see :func:`visionforge.serve.registry.discover`).
 
@@ -274,6 +277,8 @@ def create_app(
         api_key: required ``X-API-Key`` (default: ``$VISIONFORGE_API_KEY``; none = open).
         max_upload_bytes, max_pixels, max_batch_files: request limits (413 beyond them).
         backend, device, batch_size: passed to each model's :class:`Predictor`.
+        slides_dir, project_dir: what the web page at ``/`` browses (``slides segment``
+            output, runs); see :mod:`visionforge.serve.ui`.
     """
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     store = _load_store(model_dirs, backend=backend, device=device, batch_size=batch_size)
@@ -293,4 +298,5 @@ def create_app(
     handlers = Handlers(max_upload_bytes, max_pixels, max_batch_files)
     _add_read_routes(app, store, auth)
     _add_predict_routes(app, store, handlers, auth)
+    add_ui(app, store, handlers, auth, slides_dir=slides_dir, project_dir=project_dir)
     return app

@@ -26,10 +26,10 @@ CARD_FILE = "model_card.md"
 _PIPELINE = {"classification": "image-classification", "segmentation": "image-segmentation",
              "multitask": "image-segmentation", "signal": "audio-classification"}
 _INTENDED = {
-    "classification": "assigns one of the classes below to a whole image",
-    "segmentation": "labels every pixel of an image with one of the classes below",
+    "classification": "assigns one of the classes listed above to a whole image",
+    "segmentation": "labels every pixel of an image with one of the classes listed above",
     "multitask": "labels every pixel and classifies the whole image",
-    "signal": "assigns one of the classes below to a 1-D signal window",
+    "signal": "assigns one of the classes listed above to a 1-D signal window",
 }
 
 
