@@ -44,7 +44,7 @@ def ui_world(tmp_path_factory, classifier_dir):
     child = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(child)
     seg = child.make_model_dir(root / "ihc" / "model", slide_mpp=4.0)
-    slide = make_ihc_slide(root / "slides" / "ihc.svs", size=1024, mpp=0.5, levels=(1, 4),
+    slide = make_ihc_slide(root / "slides" / "ihc.svs", size=512, mpp=0.5, levels=(1, 4),
                            annotations=False)
     (res,) = segment_slides(seg, [slide.slide], root / "segmented", tissue=False,
                             backend="torch")

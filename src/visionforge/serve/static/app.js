@@ -17,6 +17,8 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// replaceChildren without the null placeholders of optional parts
+const fill = (node, ...children) => node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
 const fmt = (v, d = 4) => (typeof v === "number" ? v.toFixed(d) : String(v ?? "–"));
 const pct = (v) => (100 * v).toFixed(1) + " %";
 const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
@@ -26,7 +28,10 @@ async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
   if (state.key) headers["X-API-Key"] = state.key;
   const res = await fetch(path, Object.assign({}, options, { headers }));
-  if (res.status === 401) { askKey("The API key is missing or wrong."); throw new Error("API key needed"); }
+  if (res.status === 401) {
+    askKey(state.key ? "The server refused this key." : "Enter the server's API key.");
+    throw new Error("API key needed");
+  }
   if (!res.ok) {
     let detail = res.statusText;
     try { detail = (await res.json()).detail; } catch (e) { /* not JSON */ }
@@ -342,6 +347,8 @@ function openSlide(s) {
     element: $("#viewer"), prefixUrl: "/static/vendor/openseadragon/images/", showNavigator: true,
     tileSources: sources.length ? sources[0] : labels, loadTilesWithAjax: true, ajaxHeaders: headers,
     crossOriginPolicy: false, keyboardNavEnabled: true,
+    // zoom past the scan's own pixels (to check labels pixel by pixel), drawn without blurring
+    maxZoomPixelRatio: 8, imageSmoothingEnabled: false,
   });
   window.vfViewer = state.viewer;
   const opacity = el("input", { type: "range", min: 0, max: 1, step: 0.05, value: 0.5, "aria-label": "label opacity" });
@@ -353,7 +360,7 @@ function openSlide(s) {
   }
   const comp = s.composition || {};
   const compRows = Object.entries(comp).filter(([k]) => k !== "Image name").map(([k, v]) => [k, typeof v === "number" && !Number.isInteger(v) ? fmt(v, 2) : String(v)]);
-  $("#slide-side").replaceChildren(
+  fill($("#slide-side"),
     el("h2", { text: s.name }),
     s.slide_readable ? null : el("p", { class: "status", text: "slide file not found: showing the labels only" }),
     el("ul", { class: "classes", "aria-label": "legend" }, s.class_names.map((n, i) => el("li", {},
