@@ -182,10 +182,16 @@ def test_open_slide_and_zoom_in(server, browser, shots):
     assert "hematoxylin" in page.inner_text("#slide-side") and "tissue PC" in page.inner_text("#slide-side")
     before = page.evaluate("vfViewer.viewport.getZoom()")
     page.screenshot(path=shots / "ui_slides.png", full_page=True)
-    page.click("#viewer", position={"x": 200, "y": 120})  # click-to-zoom, then the keyboard
-    for _ in range(4):
-        page.keyboard.press("+")
-    page.wait_for_function(f"vfViewer.viewport.getZoom() > {before} * 3")
+    box = page.locator("#viewer").bounding_box()
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.25 * box["height"])
+    zoom = before
+    for _ in range(20):  # scroll to zoom in, as a user would (one step per animation frame)
+        page.mouse.wheel(0, -200)
+        page.wait_for_timeout(150)
+        zoom = page.evaluate("vfViewer.viewport.getZoom()")
+        if zoom > 3 * before:
+            break
+    assert zoom > 3 * before
     page.wait_for_function("vfViewer.world.getItemAt(0).getFullyLoaded()")
     # coarse levels first, then the full-resolution one (512 px: Deep Zoom level 9)
     assert max(levels) == 9 and min(levels) < 9
