@@ -402,7 +402,8 @@ async function openReport(run) {
   $("#report-title").textContent = `Report: ${run.task}/${run.name}`;
   $("#report").srcdoc = html;
   $("#report-wrap").hidden = false;
-  $("#report-close").focus();
+  $("#report-wrap").scrollIntoView();
+  $("#report-close").focus({ preventScroll: true });
 }
 $("#report-close").addEventListener("click", () => { $("#report-wrap").hidden = true; $("#report").srcdoc = ""; });
 
