@@ -165,6 +165,10 @@ def test_classification_bars_equal_api(server, browser, shots):
     bars = {b.get_attribute("data-class"): float(b.get_attribute("data-probability"))
             for b in page.query_selector_all(".bar")}
     assert bars == pytest.approx(api["probabilities"], abs=1e-6)
+    top = max(bars.values())  # the bar is drawn as long as its probability
+    fill = page.locator(".bar >> nth=0 >> .fill").bounding_box()["width"]
+    track = page.locator(".bar >> nth=0 >> .track").bounding_box()["width"]
+    assert fill == pytest.approx(top * track, abs=2)
     assert f"Top class: {api['top_class']}" in page.inner_text(".result-card")
     page.screenshot(path=shots / "ui_try_classification.png", full_page=True)
     page.context.close()

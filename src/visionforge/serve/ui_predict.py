@@ -33,7 +33,14 @@ def class_colors(meta: dict[str, Any], names: list[str]) -> list[list[int]]:
     given = meta.get("class_colors")
     if isinstance(given, list) and len(given) == len(names):
         return [[int(v) for v in c[:3]] for c in given]
-    return default_colors(names)
+    colors = default_colors(names)
+    if len(names) > 8:  # the slide palette has 8 colours: take 20 distinct ones from tab20
+        from matplotlib import colormaps
+
+        tab = colormaps["tab20"].colors
+        colors = [c if c == [255, 255, 255] else [round(255 * v) for v in tab[i % 20]]
+                  for i, c in enumerate(colors)]
+    return colors
 
 
 def model_entry(m: ServedModel, store: ModelStore) -> dict[str, Any]:

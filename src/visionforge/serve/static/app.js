@@ -417,9 +417,14 @@ async function drawCurves(runs) {
   const all = hist.map(series);
   const names = [...new Set(all.flatMap((s) => Object.keys(s)))].filter((n) => all.some((s) => (s[n] || []).length));
   const losses = names.filter((n) => n.endsWith("loss"));
-  const others = names.filter((n) => !n.endsWith("loss")).slice(0, 1);
+  const metrics = names.filter((n) => !n.endsWith("loss"));
+  // one metric both runs logged; runs of different tasks: each run's first metric
+  const common = metrics.filter((n) => all.every((s) => (s[n] || []).length));
+  const others = common.length ? common.slice(0, 1)
+    : [...new Set(all.map((s) => metrics.find((n) => (s[n] || []).length)).filter(Boolean))];
   wrap.replaceChildren(...[losses, others].filter((g) => g.length).map((group) =>
-    lineChart(group.join(", "), runs.map((run, i) => group.map((n) => ({ label: `${run.name} ${n}`, values: all[i][n] || [], dash: i, series: n }))).flat())));
+    lineChart(group.join(", "), runs.map((run, i) => group.map((n) => ({ label: `${run.name} ${n}`, values: all[i][n] || [], dash: i, series: n }))).flat()
+      .filter((l) => l.values.length))));
 }
 
 function lineChart(title, lines) {
@@ -454,4 +459,6 @@ function lineChart(title, lines) {
 }
 
 // ---- start -------------------------------------------------------------------------------
-showTab(["models", "try", "slides", "runs"].includes(location.hash.slice(1)) ? location.hash.slice(1) : "models");
+const tabFromHash = () => (["models", "try", "slides", "runs"].includes(location.hash.slice(1)) ? location.hash.slice(1) : "models");
+window.addEventListener("hashchange", () => showTab(tabFromHash()));
+showTab(tabFromHash());
