@@ -26,6 +26,7 @@ if CHROMIUM is None:
                 "elsewhere install it or set VF_CHROMIUM", allow_module_level=True)
 
 KEY = "s3cret-key"
+pytestmark = pytest.mark.slow  # a real browser and a uvicorn server
 
 
 def _free_port() -> int:

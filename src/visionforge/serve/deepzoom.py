@@ -117,7 +117,11 @@ def label_tile(path: str | Path, dz: DeepZoom, level: int, col: int, row: int,
     lh, lw = levels[k]
     r0, c0 = min(lh - 1, int(y * s / ds)), min(lw - 1, int(x * s / ds))
     r1, c1 = min(lh, r0 + h * step), min(lw, c0 + w * step)
-    window = np.asarray(tifffile.imread(path, selection=(slice(r0, r1), slice(c0, c1)), level=k))
+    try:  # a window of the level (tifffile reads only the TIFF tiles it touches)
+        window = np.asarray(tifffile.imread(path, selection=(slice(r0, r1), slice(c0, c1)),
+                                            level=k))
+    except Exception:  # noqa: BLE001 - tifffile without zarr support: read the level, then crop
+        window = np.asarray(tifffile.imread(path, level=k))[r0:r1, c0:c1]
     labels = np.zeros((h, w), np.uint8)
     sampled = window[::step, ::step][:h, :w]
     labels[: sampled.shape[0], : sampled.shape[1]] = sampled
