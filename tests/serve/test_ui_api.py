@@ -154,3 +154,24 @@ def test_slide_listing_and_runs(client):
 def test_missing_folders_are_refused(ui_world, tmp_path):
     with pytest.raises(ConfigError, match="slides_dir"):
         create_app(ui_world["models"][:1], backend="torch", slides_dir=tmp_path / "none")
+
+
+def test_sliding_window_reports_progress_and_equals_predict_large(ui_world):
+    from visionforge.inference import Predictor
+    from visionforge.serve.ui_predict import windowed_labels
+
+    pred = Predictor(ui_world["seg_dir"], backend="torch", batch_size=2)
+    img = _ihc(100, 150)
+    calls: list[tuple[int, int]] = []
+    labels = windowed_labels(pred, img, lambda done, total: calls.append((done, total)))
+    assert np.array_equal(labels, pred.predict_large(img, layout="NHWC"))
+    # 64 px tiles, step 48: rows at 0, 36 and columns at 0, 48, 86 -> 6 tiles, run row by
+    # row in batches of at most 2
+    assert calls == [(0, 6), (2, 6), (3, 6), (5, 6), (6, 6)]
+
+
+def test_progress_of_unknown_job_is_404(client):
+    assert client.get("/ui/api/progress/nope").status_code == 404
+    r = client.post("/ui/api/segment?model=ihc&job=bad/id",
+                    files={"file": ("a.png", _png(_ihc(64, 64)), "image/png")})
+    assert r.status_code in (404, 422)

@@ -8,6 +8,8 @@ type and pixel limits); the routes carry the API's key check.
 from __future__ import annotations
 
 import base64
+import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
@@ -23,6 +25,8 @@ __all__ = ["predict_router", "class_colors", "model_entry"]
 FileArg = Annotated[UploadFile, File(description="an image file")]
 ModelQ = Annotated[str | None, Query(description="model name (default: the only one)")]
 VersionQ = Annotated[str | None, Query(description="model version (default: latest)")]
+JobQ = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                     description="id under which /ui/api/progress reports")]
 TargetQ = Annotated[str | None, Query(description="class name or index (default: the prediction)")]
 
 
@@ -65,12 +69,44 @@ def _b64png(array: np.ndarray) -> str:
     return base64.b64encode(png_bytes(array)).decode("ascii")
 
 
-def _segment(m: ServedModel, image: np.ndarray) -> tuple[np.ndarray, bool]:
+#: overlap of the sliding window's tiles (``Predictor.predict_large``'s default)
+OVERLAP = 0.25
+Progress = Callable[[int, int], None]
+
+
+def windowed_labels(pred: Any, image: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+    """``pred.predict_large(image)`` (same preprocessing, grid, blending and result), reporting
+    ``progress(tiles done, tiles in all)`` as tile batches finish: ``predict_large`` has no
+    progress hook, so the same public pieces are called here with a counting model function."""
+    from visionforge.inference.sliding_window import sliding_window_inference, tile_starts
+
+    x = pred.preprocess_rgb(image)[None]
+    th, tw = (int(v) for v in pred.input_shape[1:])
+    total = len(tile_starts(x.shape[2], th, OVERLAP)) * len(tile_starts(x.shape[3], tw, OVERLAP))
+    done = 0
+    if progress is not None:
+        progress(0, total)
+
+    def counted(tiles: np.ndarray) -> np.ndarray:
+        nonlocal done
+        out = pred.dense_logits(tiles)
+        done += len(tiles)
+        if progress is not None:
+            progress(min(done, total), total)
+        return out
+
+    logits = sliding_window_inference(x, counted, (th, tw), overlap=OVERLAP, blend="gaussian",
+                                      tile_batch=pred.batch_size)[0]
+    return logits.argmax(0).astype(np.uint8 if logits.shape[0] <= 256 else np.int32)
+
+
+def _segment(m: ServedModel, image: np.ndarray, progress: Progress | None = None
+             ) -> tuple[np.ndarray, bool]:
     """Label map at the image's size; inputs not at the training size go through the sliding
     window at training resolution (as ``visionforge predict`` does), never resized."""
     pred = m.predictor
     if tuple(image.shape[:2]) != tuple(pred.input_shape[1:]):
-        return np.asarray(pred.predict_large(image, layout="NHWC")), True
+        return windowed_labels(pred, image, progress), True
     out = pred.predict([image], layout="NHWC")
     labels = out["segmentation"] if isinstance(out, dict) else out
     return np.asarray(labels[0]), False
@@ -122,13 +158,30 @@ def predict_router(store: ModelStore, handlers: Handlers) -> APIRouter:
     def models() -> dict[str, Any]:
         return {"models": [model_entry(m, store) for m in store.all()]}
 
+    jobs: dict[str, tuple[int, int]] = {}  # sliding-window progress of running requests
+
+    @router.get("/progress/{job}")
+    def progress(job: str) -> dict[str, int]:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job) or job not in jobs:
+            raise HTTPException(404, f"no running job {job!r}")
+        done, total = jobs[job]
+        return {"done": done, "total": total}
+
     @router.post("/segment")
-    async def segment(file: FileArg, model: ModelQ = None, version: VersionQ = None) -> dict:
+    async def segment(file: FileArg, model: ModelQ = None, version: VersionQ = None,
+                      job: JobQ = None) -> dict:
         m = store.get(model, version)
         if m.predictor.task not in ("segmentation", "multitask"):
             raise HTTPException(409, f"model {m.name!r} is a {m.predictor.task} model; use /predict")
         image = await handlers.read_upload(file)
-        labels, windowed = await run_in_threadpool(_segment, m, image)
+        report = None
+        if job is not None and len(jobs) < 1000:  # bounded: ids come from clients
+            def report(done: int, total: int) -> None:
+                jobs[job] = (done, total)
+        try:
+            labels, windowed = await run_in_threadpool(_segment, m, image, report)
+        finally:
+            jobs.pop(job or "", None)
         names = [str(c) for c in m.meta.get("segmentation_class_names") or m.predictor.class_names
                  or range(int(labels.max(initial=0)) + 1)]
         counts = np.bincount(labels.ravel().astype(np.int64), minlength=len(names))

@@ -261,13 +261,25 @@ function tileCount(m, img) {
 async function segment(m, file, img, box) {
   const [th, tw] = m.input_size.slice(-2);
   const windowed = img.naturalHeight !== th || img.naturalWidth !== tw;
-  const msg = windowed ? `sliding-window inference: ${img.naturalWidth}×${img.naturalHeight} px in about ` +
+  const msg = windowed ? `sliding-window inference: ${img.naturalWidth}×${img.naturalHeight} px in ` +
     `${tileCount(m, img)} tiles of ${tw}×${th}…` : "segmenting…";
-  const busy = el("div", { class: "busy" }, el("p", { class: "status", role: "status", text: msg }),
-    el("progress", { "aria-label": "segmenting" }));
+  const bar = el("progress", { "aria-label": "segmenting" });
+  const note = el("p", { class: "status", role: "status", text: msg });
+  const busy = el("div", { class: "busy" }, note, bar);
   box.append(busy);
-  const r = await apiJSON("/ui/api/segment" + query(m), { method: "POST", body: formData(file) });
-  busy.remove();
+  // the sliding window reports the tiles done under a job id while the request runs
+  const job = windowed ? Math.random().toString(36).slice(2, 14) : null;
+  const poll = job && setInterval(async () => {
+    try {
+      const p = await apiJSON(`/ui/api/progress/${job}`);
+      bar.max = p.total; bar.value = p.done;
+      note.textContent = `sliding-window inference: ${p.done} of ${p.total} tiles of ${tw}×${th}`;
+    } catch (e) { /* not started yet, or finished */ }
+  }, 300);
+  let r;
+  try {
+    r = await apiJSON("/ui/api/segment" + query(m, job ? `&job=${job}` : ""), { method: "POST", body: formData(file) });
+  } finally { if (poll) clearInterval(poll); busy.remove(); }
   const labelsImg = await pngImage(r.labels_png);
   const w = r.width, h = r.height;
   const off = el("canvas", { width: w, height: h });
