@@ -351,10 +351,15 @@ function openSlide(s) {
   for (const b of document.querySelectorAll("#slide-list button")) b.setAttribute("aria-pressed", b.dataset.slide === s.name);
   const base = `/ui/api/slides/${encodeURIComponent(s.name)}`;
   const headers = state.key ? { "X-API-Key": state.key } : {};
-  if (state.viewer) state.viewer.destroy();
+  if (state.viewer) { state.viewer.destroy(); state.viewer = null; }
   const sources = [];
   if (s.slide_readable) sources.push(base + "/slide.dzi");
   const labels = s.has_labels ? base + "/labels.dzi" : null;
+  if (!sources.length && !labels) {
+    fill($("#slide-side"), el("h2", { text: s.name }), el("p", { class: "error",
+      text: `nothing to show: status ${s.status}${s.reason ? ` (${s.reason})` : ""}, no labels.tif and the slide file is gone` }));
+    return;
+  }
   state.viewer = OpenSeadragon({
     element: $("#viewer"), prefixUrl: "/static/vendor/openseadragon/images/", showNavigator: true,
     tileSources: sources.length ? sources[0] : labels, loadTilesWithAjax: true, ajaxHeaders: headers,
