@@ -160,7 +160,20 @@ def test_classification_bars_equal_api(server, browser, shots):
                      files={"file": ("x.png", buf.getvalue(), "image/png")}).json()
     page = _page(browser)
     page.goto(server + "/#try")
+    page.focus("#tab-try")  # keyboard only: arrows move between tabs, Enter opens the picker
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_selector("#models:not([hidden])")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#try:not([hidden])")
+    assert page.evaluate("document.activeElement.id") == "tab-try"
     page.select_option("#try-model", "digits|1")
+    # Enter on the drop box opens the file picker (seen as a click on the file input; the
+    # native chooser event itself proved flaky in headless chromium under load)
+    page.evaluate("document.querySelector('#files').addEventListener('click', (e) => "
+                  "{ window.vfPicked = true; e.preventDefault(); })")
+    page.focus("#drop")
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.vfPicked === true")
     _upload(page, "x.png", buf.getvalue())
     page.wait_for_selector(".bar")
     bars = {b.get_attribute("data-class"): float(b.get_attribute("data-probability"))
