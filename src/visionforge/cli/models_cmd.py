@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "on their tiny test variants. Examples:\n"
             "  visionforge models list '*vit*' --task classification\n"
             "  visionforge models verify custom_convnext deepepicnn\n"
-            "  visionforge models verify --all"
+            "  visionforge models verify --all\n"
+            "  visionforge models card runs/classification/digits/model"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -49,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p_verify.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
     p_verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p_verify.set_defaults(func=run_verify)
+
+    p_card = sub.add_parser("card", help="(re)write MODEL_DIR/model_card.md from the run's files")
+    p_card.add_argument("model_dir", help="model dir (RUN_DIR/model written by visionforge train)")
+    p_card.add_argument("--print", action="store_true", help="print the card instead of writing it")
+    p_card.set_defaults(func=run_card)
 
     parser.set_defaults(func=lambda args: _help(parser))
 
@@ -142,3 +148,13 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"  {r.summary()}")
         print(f"\n{len(results) - len(failed)}/{len(results)} models passed all checks")
     return 0 if all(r.passed for r in results) else 1
+
+
+def run_card(args: argparse.Namespace) -> int:
+    from visionforge.workflows.card import render_model_card, write_model_card
+
+    if args.print:
+        print(render_model_card(args.model_dir), end="")
+        return 0
+    print(f"wrote {write_model_card(args.model_dir)}")
+    return 0

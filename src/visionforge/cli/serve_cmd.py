@@ -8,9 +8,11 @@ EXAMPLE = """examples:
   visionforge serve runs/digits/model --port 8000
   visionforge serve models/tissue/ digits=runs/digits/model --api-key s3cret
   curl -F file=@cell.png http://127.0.0.1:8000/predict
+  visionforge serve runs/demo/*/*/model --project-dir runs/demo --slides-dir slides_out
+    then open http://127.0.0.1:8000/ (models, try it, slides, runs)
+  visionforge serve models/digits/ --ab digits=1:90,2:10   # A/B: /ab/digits/predict, GET /ab/digits
 A folder of version sub-folders (models/tissue/v1, v2, ...) serves every version; the
 default is the latest. The API key may also come from VISIONFORGE_API_KEY.
-  visionforge serve models/digits/ --ab digits=1:90,2:10   # A/B: /ab/digits/predict, GET /ab/digits
 """
 
 
@@ -31,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"))
     parser.add_argument("--ab", action="append", default=[], metavar="NAME=V1:W1,V2:W2",
                         help="A/B split of a model's traffic over versions, e.g. digits=1:90,2:10")
+    parser.add_argument("--slides-dir", default=None,
+                        help="web page: browse this out= folder of 'visionforge slides segment'")
+    parser.add_argument("--project-dir", default=None,
+                        help="web page: browse the runs under this project_dir of 'visionforge train'")
     parser.set_defaults(func=run)
 
 
@@ -46,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         backend=args.backend,
         ab=ab or None,
+        slides_dir=args.slides_dir,
+        project_dir=args.project_dir,
     )
     for m in app.state.store.all():
         print(f"serving {m.name} v{m.version} ({m.predictor.task}, backend {m.predictor.backend})")
+    print(f"web page: http://{args.host}:{args.port}/   API docs: http://{args.host}:{args.port}/docs")
     run_server(app, host=args.host, port=args.port)
     return 0

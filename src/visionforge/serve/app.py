@@ -32,6 +32,7 @@ from visionforge.serve.schemas import (
     Prediction,
     Segmentation,
 )
+from visionforge.serve.ui import add_ui
 
 __all__ = ["create_app", "API_KEY_ENV", "DEFAULT_MAX_UPLOAD_BYTES", "DEFAULT_MAX_PIXELS"]
 
@@ -268,6 +269,8 @@ def create_app(
     batch_size: int = 8,
     max_batch_files: int = MAX_BATCH_FILES,
     ab: Mapping[str, Mapping[str, float]] | None = None,
+    slides_dir: str | os.PathLike[str] | None = None,
+    project_dir: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """Build the FastAPI app serving ``model_dirs`` (see :func:`visionforge.serve.registry.discover`).
 
@@ -276,6 +279,8 @@ def create_app(
         max_upload_bytes, max_pixels, max_batch_files: request limits (413 beyond them).
         backend, device, batch_size: passed to each model's :class:`Predictor`.
         ab: A/B splits ``{model name: {version: weight}}`` (:mod:`visionforge.serve.ab`).
+        slides_dir, project_dir: what the web page at ``/`` browses (``slides segment``
+            output, runs); see :mod:`visionforge.serve.ui`.
     """
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     store = _load_store(model_dirs, backend=backend, device=device, batch_size=batch_size)
@@ -299,4 +304,5 @@ def create_app(
         from visionforge.serve.ab import add_ab_routes
 
         add_ab_routes(app, store, handlers, auth, ab)
+    add_ui(app, store, handlers, auth, slides_dir=slides_dir, project_dir=project_dir)
     return app

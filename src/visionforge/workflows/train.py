@@ -307,6 +307,7 @@ def train_from_config(
         )
     if after_train is not None:
         after_train(result, trainer, data)
+    _write_card(result.model_dir)
     result.seconds = time.perf_counter() - start
     try:
         from visionforge.evaluation import build_run_report
@@ -319,6 +320,18 @@ def train_from_config(
         _log.error("report generation failed (results are kept in %s): %s", run_dir, exc)
     _track_results(trainer, run_dir, cfg)
     return result
+
+
+def _write_card(model_dir: Path | None) -> None:
+    """``model_card.md`` beside ``model.json`` (a failure is logged: the model is kept)."""
+    if model_dir is None:
+        return
+    from visionforge.workflows.card import write_model_card
+
+    try:
+        write_model_card(model_dir)
+    except Exception as exc:  # a broken card must not lose the trained model and metrics
+        _log.error("model card not written (the model dir %s is complete): %s", model_dir, exc)
 
 
 def _track_results(trainer: Any, run_dir: Path, cfg: Any) -> None:
