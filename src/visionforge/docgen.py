@@ -115,7 +115,8 @@ def model_table() -> str:
         "| name | aliases | task | family | parameters | description |",
         "|---|---|---|---|---|---|",
     ]
-    for name in list_models():
+    # Names starting with "_" are private registrations (tests, plugins' internals).
+    for name in (n for n in list_models() if not n.startswith("_")):
         entry = model_entry(name)
         meta = entry.metadata
         count = _param_count(name)
