@@ -267,6 +267,7 @@ def create_app(
     device: str = "auto",
     batch_size: int = 8,
     max_batch_files: int = MAX_BATCH_FILES,
+    batching: Any = None,
 ) -> FastAPI:
     """Build the FastAPI app serving ``model_dirs`` (see :func:`visionforge.serve.registry.discover`).
 
@@ -274,6 +275,8 @@ def create_app(
         api_key: required ``X-API-Key`` (default: ``$VISIONFORGE_API_KEY``; none = open).
         max_upload_bytes, max_pixels, max_batch_files: request limits (413 beyond them).
         backend, device, batch_size: passed to each model's :class:`Predictor`.
+        batching: a :class:`~visionforge.serve.batching.BatchSettings` (or its fields as a
+            dict) to share forward passes between concurrent requests; None: off.
     """
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     store = _load_store(model_dirs, backend=backend, device=device, batch_size=batch_size)
@@ -291,6 +294,12 @@ def create_app(
 
     auth = _key_check(key)
     handlers = Handlers(max_upload_bytes, max_pixels, max_batch_files)
+    if batching is not None:
+        from visionforge.serve.batching import Batchers, BatchSettings
+
+        settings = batching if isinstance(batching, BatchSettings) else BatchSettings(**batching)
+        handlers.batchers = Batchers(settings) if settings.enabled else None
+    app.state.handlers = handlers
     _add_read_routes(app, store, auth)
     _add_predict_routes(app, store, handlers, auth)
     return app
