@@ -77,12 +77,17 @@ async def _post_all(app, pngs, path="/predict"):
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         return await asyncio.gather(
-            *(c.post(path, files={"file": (f"{i}.png", p, "image/png")}) for i, p in enumerate(pngs))
+            *(
+                c.post(path, files={"file": (f"{i}.png", p, "image/png")})
+                for i, p in enumerate(pngs)
+            )
         )
 
 
 def test_concurrent_requests_get_their_own_results(classifier_dir):
-    app = create_app([classifier_dir], backend="torch", batching={"max_batch": 8, "max_wait_ms": 100})
+    app = create_app(
+        [classifier_dir], backend="torch", batching={"max_batch": 8, "max_wait_ms": 100}
+    )
     pairs = [_png(i) for i in range(6)]
     responses = asyncio.run(_post_all(app, [p for p, _ in pairs]))
     ref = Predictor(classifier_dir, backend="torch").predict([a for _, a in pairs], layout="NHWC")
@@ -97,7 +102,9 @@ def test_concurrent_requests_get_their_own_results(classifier_dir):
 
 def test_full_queue_answers_503_with_retry_after(classifier_dir):
     app = create_app(
-        [classifier_dir], backend="torch", batching={"max_batch": 2, "max_wait_ms": 0, "max_queue": 1}
+        [classifier_dir],
+        backend="torch",
+        batching={"max_batch": 2, "max_wait_ms": 0, "max_queue": 1},
     )
     pred = app.state.store.all()[0].predictor
     gate, entered = threading.Event(), threading.Event()

@@ -11,6 +11,7 @@ EXAMPLE = """examples:
 keys: backends (comma list: eager, auto, torch, onnxruntime, openvino, or an INT8 variant
       <runtime>-int8-<mode> recorded by `visionforge export quantize=int8`),
       batch (comma list), image_size (N or HxW, default the model's), calls (>= 3),
+      threads (intra-op threads of every runtime; default torch's),
       out (JSON file, default <model_dir>/benchmark.json)
 The first backend is the baseline of the ratio column; calls are interleaved across backends.
 """
@@ -26,6 +27,7 @@ KEYS = {
     "image_size": _ints,
     "calls": int,
     "out": str,
+    "threads": int,
 }
 
 
@@ -61,12 +63,15 @@ def run(args: argparse.Namespace) -> int:
         batches=opts.get("batch", [1]),
         image_size=(size * 2 if len(size) == 1 else size) if size else None,
         calls=opts.get("calls", 5),
+        threads=opts.get("threads"),
     )
     out = Path(opts.get("out") or Path(args.model_dir) / "benchmark.json")
     atomic_write_json(out, report.to_dict())
     m = report.machine
-    print(f"{report.model_dir}: images {report.image_size}, {m['cpu']}, {m['threads']} threads, "
-          f"median/p99 of {report.calls} interleaved calls")
+    print(
+        f"{report.model_dir}: images {report.image_size}, {m['cpu']}, {m['threads']} threads, "
+        f"median/p99 of {report.calls} interleaved calls"
+    )
     print(report.table())
     print(f"\nJSON: {out}")
     return 0

@@ -31,15 +31,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--backend", default="auto", choices=("auto", "torch", "onnxruntime", "openvino")
     )
     parser.add_argument(
-        "--max-batch", type=int, default=8,
+        "--max-batch",
+        type=int,
+        default=8,
         help="dynamic batching: images per shared forward pass (1 = off; default 8)",
     )
     parser.add_argument(
-        "--max-wait-ms", type=float, default=5.0,
+        "--max-wait-ms",
+        type=float,
+        default=5.0,
         help="dynamic batching: how long a request waits for others (default 5 ms)",
     )
     parser.add_argument(
-        "--queue", type=int, default=64,
+        "--queue",
+        type=int,
+        default=64,
         help="dynamic batching: images that may wait; beyond it 503 + Retry-After (default 64)",
     )
     parser.set_defaults(func=run)

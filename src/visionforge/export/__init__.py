@@ -107,7 +107,16 @@ def _quantized_results(
         return [ExportResult("onnx-int8", status="failed", reason="the fp32 ONNX export failed")]
     from visionforge.export.quantize import quantization_results
 
-    return quantization_results(ctx, ctx.artifacts["onnx"], calibration_data, validation_data)
+    modes = ctx.options.get("int8_modes")  # e.g. "static": skip the slow dynamic INT8 pass
+    if isinstance(modes, str):
+        modes = tuple(m.strip() for m in modes.split(",") if m.strip())
+    return quantization_results(
+        ctx,
+        ctx.artifacts["onnx"],
+        calibration_data,
+        validation_data,
+        **({"modes": modes} if modes else {}),
+    )
 
 
 def _record_int8(mdir: Path, meta: dict[str, Any], results: list[ExportResult]) -> None:

@@ -117,6 +117,7 @@ def run_benchmark(
     batches: Sequence[int] = (1,),
     image_size: Sequence[int] | None = None,
     calls: int = 5,
+    threads: int | None = None,
 ) -> BenchReport:
     """Time ``Predictor.predict`` for each backend and batch size (see the module docstring).
 
@@ -125,7 +126,10 @@ def run_benchmark(
     here (a runtime not installed, no INT8 file) are skipped with the reason.
     ``image_size``: ``(h, w)`` of the input images (default: the model's input size).
     ``calls``: timed calls per backend and batch (median/p99 over them; at least 3).
+    ``threads``: intra-op threads of every runtime (``torch.set_num_threads``; default: as is).
     """
+    import torch
+
     from visionforge.inference.selection import machine_fingerprint
     from visionforge.models.model_dir import model_dir_path, read_model_meta
 
@@ -133,6 +137,8 @@ def run_benchmark(
         raise ConfigError(f"benchmark: calls must be >= 3 (median of >= 3), got {calls}")
     if not backends or any(b < 1 for b in batches) or not batches:
         raise ConfigError("benchmark: name at least one backend and batch sizes >= 1")
+    if threads is not None:
+        torch.set_num_threads(int(threads))
     mdir = model_dir_path(model_dir)
     shape = list(read_model_meta(mdir)["input_size"])
     if len(shape) != 3:
@@ -149,7 +155,7 @@ def run_benchmark(
             except Exception as exc:
                 report.skipped[name] = str(exc).splitlines()[0][:200] if str(exc) else repr(exc)
         xs = imgs[:batch]
-        fns = {k: (lambda p=p: p.predict(xs, layout="NHWC")) for k, (p, _) in preds.items()}
+        fns = {k: (lambda p=p, xs=xs: p.predict(xs, layout="NHWC")) for k, (p, _) in preds.items()}
         times = _time(fns, calls)
         base = None
         for name, ts in times.items():
@@ -157,8 +163,13 @@ def run_benchmark(
             base = base or ips
             report.rows.append(
                 BenchRow(
-                    name, batch, statistics.median(ts), float(np.percentile(ts, 99)), ips,
-                    ips / base, preds[name][1],
+                    name,
+                    batch,
+                    statistics.median(ts),
+                    float(np.percentile(ts, 99)),
+                    ips,
+                    ips / base,
+                    preds[name][1],
                 )
             )
     return report

@@ -193,12 +193,19 @@ class Predictor:
                 self._use(Candidate(backend, backend, onnx_path), check=True)
         except Exception as exc:
             if backend != "auto":
-                raise WeightsError(f"{self.model_dir}: {backend} backend unavailable: {exc}") from None
+                raise WeightsError(
+                    f"{self.model_dir}: {backend} backend unavailable: {exc}"
+                ) from None
             self.selection = {"backend": "torch", "reason": f"ONNX export path failed: {exc}"}
             _log.info("Predictor: %s", self.selection["reason"])
             return "torch"
         if backend != "auto":
-            self.selection = {**record, "backend": backend, "choice": backend, "reason": "requested"}
+            self.selection = {
+                **record,
+                "backend": backend,
+                "choice": backend,
+                "reason": "requested",
+            }
             return backend
         return self._auto(onnx_path, record)
 
@@ -234,7 +241,9 @@ class Predictor:
         outs = runner(x)
         err = max(float(np.max(np.abs(o - r))) for o, (_, r) in zip(outs, ref))
         if not np.isfinite(err) or err > self.tolerance:
-            raise RuntimeError(f"{runner.name} differs from PyTorch by {err:.3g} (> {self.tolerance})")
+            raise RuntimeError(
+                f"{runner.name} differs from PyTorch by {err:.3g} (> {self.tolerance})"
+            )
         return err
 
     def _use(self, cand: Candidate, *, check: bool = False, runner: Any = None) -> None:
@@ -305,7 +314,9 @@ class Predictor:
         checked against PyTorch first. Used by ``visionforge benchmark``."""
         cands = self.variants()
         if variant not in cands:
-            raise ConfigError(f"{self.model_dir}: no variant {variant!r}; available: {sorted(cands)}")
+            raise ConfigError(
+                f"{self.model_dir}: no variant {variant!r}; available: {sorted(cands)}"
+            )
         cand = cands[variant]
         self._use(cand, check=cand.precision == "fp32")
         self.backend = cand.runtime

@@ -153,11 +153,15 @@ def _build(pred: Any, cands: dict[str, Candidate], notes: list[str]) -> dict[str
                 pred._parity(runner, x, ref)
             else:  # INT8 cannot match fp32 to 1e-3; its accuracy was measured at export
                 outs = runner(x)
-                if any(o.shape != r.shape or not np.all(np.isfinite(o)) for o, (_, r) in zip(outs, ref)):
+                if any(
+                    o.shape != r.shape or not np.all(np.isfinite(o)) for o, (_, r) in zip(outs, ref)
+                ):
                     raise RuntimeError("outputs of the wrong shape or not finite")
             runners[name] = runner
         except Exception as exc:
-            notes.append(f"{name}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}")
+            notes.append(
+                f"{name}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+            )
     return runners
 
 
