@@ -66,6 +66,7 @@ def test_auto_times_every_backend_and_caches_per_machine(model_copy, monkeypatch
     )
 
 
+@pytest.mark.slow
 def test_auto_uses_recorded_int8_only_within_one_point(model_copy, monkeypatch):
     from visionforge.export import export_model
     from visionforge.models.model_dir import read_model_meta

@@ -54,7 +54,7 @@ def test_batcher_refuses_when_queue_is_full_and_passes_errors():
             raise ValueError("bad image")
         return np.array([len(str(i)) for i in imgs])
 
-    b = DynamicBatcher(predict, BatchSettings(max_batch=2, max_wait_ms=0, max_queue=2))
+    b = DynamicBatcher(predict, BatchSettings(max_batch=2, max_wait_ms=0, max_queue=2, workers=1))
 
     async def main():
         first = asyncio.ensure_future(b.submit(["a"]))
@@ -104,7 +104,7 @@ def test_full_queue_answers_503_with_retry_after(classifier_dir):
     app = create_app(
         [classifier_dir],
         backend="torch",
-        batching={"max_batch": 2, "max_wait_ms": 0, "max_queue": 1},
+        batching={"max_batch": 2, "max_wait_ms": 0, "max_queue": 1, "workers": 1},
     )
     pred = app.state.store.all()[0].predictor
     gate, entered = threading.Event(), threading.Event()

@@ -36,14 +36,17 @@ class BatchSettings:
     max_batch: int = 8
     max_wait_ms: float = 5.0
     max_queue: int = 64
+    #: batches in flight at once: a second worker decodes/normalises one batch while the
+    #: other runs its forward pass
+    workers: int = 2
 
     def __post_init__(self) -> None:
         from visionforge.errors import ConfigError
 
-        if self.max_wait_ms < 0 or self.max_queue < 1:
+        if self.max_wait_ms < 0 or self.max_queue < 1 or self.workers < 1:
             raise ConfigError(
-                f"batching: max_wait_ms must be >= 0 and queue >= 1, got {self.max_wait_ms}, "
-                f"{self.max_queue}"
+                "batching: max_wait_ms must be >= 0, queue >= 1 and workers >= 1, got "
+                f"{self.max_wait_ms}, {self.max_queue}, {self.workers}"
             )
 
     @property
@@ -92,7 +95,7 @@ class DynamicBatcher:
         self._jobs: deque[_Job] = deque()
         self._waiting = 0
         self._cv = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._batch_s = 0.0  # duration of the last forward pass, for Retry-After
         #: sizes of the batches run so far (tests and the load benchmark read it)
         self.batch_sizes: list[int] = []
@@ -107,9 +110,11 @@ class DynamicBatcher:
                 raise QueueFull(self._waiting, max(1, math.ceil(batches * self._batch_s)))
             self._jobs.append(_Job(list(images), fut, loop))
             self._waiting += len(images)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._work, daemon=True, name="vf-batcher")
-                self._thread.start()
+            self._threads = [t for t in self._threads if t.is_alive()]
+            if len(self._threads) < self.settings.workers:
+                t = threading.Thread(target=self._work, daemon=True, name="vf-batcher")
+                self._threads.append(t)
+                t.start()
             self._cv.notify()
         return await fut
 
@@ -118,7 +123,6 @@ class DynamicBatcher:
         s = self.settings
         with self._cv:
             if not self._jobs and not self._cv.wait_for(lambda: self._jobs, self.IDLE_EXIT_S):
-                self._thread = None
                 return None
             jobs = [self._jobs.popleft()]
             n = len(jobs[0].images)
