@@ -269,11 +269,15 @@ class Predictor:
         path = self.cache_dir() / f"backend-{selection_key(self._cache_key(), int8_rec)}.json"
         cands, notes = self._candidates(onnx_path, int8_rec)
         cached = read_json(path) if path.is_file() else None
+        decision: dict[str, Any] = {}
         if cached and cached.get("candidate") in cands:
             cand = cands[cached["candidate"]]
-            self._use(cand, check=cand.precision == "fp32")
-            decision = {**cached, "cached": True}
-        else:
+            try:
+                self._use(cand, check=cand.precision == "fp32")
+                decision = {**cached, "cached": True}
+            except Exception as exc:  # e.g. a runtime upgraded under the cache: probe again
+                notes.append(f"cached choice {cand.name} failed ({exc}); probed again")
+        if not decision:
             decision = choose_fastest(self, cands, notes)
             atomic_write_json(path, decision)
         self.selection = {**record, **decision, "decision_file": str(path)}
