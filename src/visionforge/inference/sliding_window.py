@@ -59,11 +59,7 @@ def blend_weights(
 
 
 def _tile_size(tile_size: int | tuple[int, int]) -> tuple[int, int]:
-    return (
-        (tile_size, tile_size)
-        if isinstance(tile_size, int)
-        else (int(tile_size[0]), int(tile_size[1]))
-    )
+    return (tile_size, tile_size) if isinstance(tile_size, int) else (int(tile_size[0]), int(tile_size[1]))
 
 
 def _check(overlap: float, tile_batch: int) -> None:
@@ -74,11 +70,8 @@ def _check(overlap: float, tile_batch: int) -> None:
 
 
 def _run_tiles(
-    strip: np.ndarray,
-    xs: list[int],
-    fn: Callable[[np.ndarray], np.ndarray],
-    tile: tuple[int, int],
-    tile_batch: int,
+    strip: np.ndarray, xs: list[int], fn: Callable[[np.ndarray], np.ndarray],
+    tile: tuple[int, int], tile_batch: int,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(x, logits [S, th, tw])`` for the tiles of one tile row, ``tile_batch`` per ``fn`` call."""
     th, tw = tile
@@ -187,14 +180,8 @@ def sliding_window_inference(
         blocks = [
             total / weight
             for _, total, weight in stream_sliding_window(
-                img.shape[1:],
-                lambda y0, y1, img=img: img[:, y0:y1],
-                fn,
-                tile_size,
-                overlap=overlap,
-                blend=blend,
-                tile_batch=tile_batch,
-                pad_value=pad_value,
+                img.shape[1:], lambda y0, y1, img=img: img[:, y0:y1], fn, tile_size,
+                overlap=overlap, blend=blend, tile_batch=tile_batch, pad_value=pad_value,
             )
         ]
         outs.append(np.concatenate(blocks, axis=1))
