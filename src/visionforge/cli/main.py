@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "segment-large": "visionforge.cli.segment_large_cmd",
     "slides": "visionforge.cli.slides_cmd",
     "prune": "visionforge.cli.prune_cmd",
+    "benchmark": "visionforge.cli.benchmark_cmd",
 }
 
 EXIT_USAGE = 2

@@ -19,7 +19,7 @@ probability); segmentation writes <stem>_labels.png (class index per pixel) and
 <stem>_overlay.png, plus class_fractions.csv. Segmentation inputs of another size than
 the model's training size are never resized: they go through sliding-window inference
 at training resolution (the command says so).
-keys: out, backend (auto|torch|onnxruntime), batch, tta (true|false)
+keys: out, backend (auto|torch|onnxruntime|openvino), batch, tta (true|false)
 """
 
 KEYS = ("out", "backend", "batch", "tta")

@@ -30,13 +30,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--api-key", default=None, help="require this X-API-Key header")
     parser.add_argument("--max-upload-mb", type=float, default=20.0, help="request size limit")
     parser.add_argument("--max-pixels", type=int, default=40_000_000, help="image pixel limit")
-    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"))
+    parser.add_argument("--backend", default="auto",
+                        choices=("auto", "torch", "onnxruntime", "openvino"))
     parser.add_argument("--ab", action="append", default=[], metavar="NAME=V1:W1,V2:W2",
                         help="A/B split of a model's traffic over versions, e.g. digits=1:90,2:10")
     parser.add_argument("--slides-dir", default=None,
                         help="web page: browse this out= folder of 'visionforge slides segment'")
     parser.add_argument("--project-dir", default=None,
                         help="web page: browse the runs under this project_dir of 'visionforge train'")
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=8,
+        help="dynamic batching: images per shared forward pass (1 = off; default 8)",
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=5.0,
+        help="dynamic batching: how long a request waits for others (default 5 ms)",
+    )
+    parser.add_argument(
+        "--queue",
+        type=int,
+        default=64,
+        help="dynamic batching: images that may wait; beyond it 503 + Retry-After (default 64)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -54,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
         ab=ab or None,
         slides_dir=args.slides_dir,
         project_dir=args.project_dir,
+        batching={
+            "max_batch": args.max_batch,
+            "max_wait_ms": args.max_wait_ms,
+            "max_queue": args.queue,
+        },
     )
     for m in app.state.store.all():
         print(f"serving {m.name} v{m.version} ({m.predictor.task}, backend {m.predictor.backend})")

@@ -107,7 +107,23 @@ def _quantized_results(
         return [ExportResult("onnx-int8", status="failed", reason="the fp32 ONNX export failed")]
     from visionforge.export.quantize import quantization_results
 
-    return quantization_results(ctx, ctx.artifacts["onnx"], calibration_data, validation_data)
+    modes = ctx.options.get("int8_modes")  # e.g. "static": skip the slow dynamic INT8 pass
+    if isinstance(modes, str):
+        modes = tuple(m.strip() for m in modes.split(",") if m.strip())
+    return quantization_results(
+        ctx,
+        ctx.artifacts["onnx"],
+        calibration_data,
+        validation_data,
+        **({"modes": modes} if modes else {}),
+    )
+
+
+def _record_int8(mdir: Path, meta: dict[str, Any], results: list[ExportResult]) -> None:
+    """Note the INT8 files and their accuracy drop in the model dir (read by ``Predictor``)."""
+    from visionforge.export.quantize import record_int8
+
+    record_int8(mdir, meta.get("task", "classification"), results)
 
 
 def _report_for(mdir: Path, out: Path, meta: dict[str, Any]) -> ExportReport:
@@ -170,7 +186,9 @@ def export_model(
     for name in names:
         report.results.append(_run_one(name, ctx))
         if name == "onnx" and quantize is not None:
-            report.results.extend(_quantized_results(ctx, calibration_data, validation_data))
+            int8 = _quantized_results(ctx, calibration_data, validation_data)
+            report.results.extend(int8)
+            _record_int8(mdir, meta, int8)
     report.save()
     if print_table:
         print(report.table())

@@ -20,7 +20,16 @@ from visionforge.errors import DataError
 from visionforge.export.base import OK, ExportContext, ExportResult, median_latency_ms
 from visionforge.export.contract import input_shape, normalize
 
-__all__ = ["as_model_inputs", "quantize_onnx", "quantization_results", "score", "MODES"]
+__all__ = [
+    "as_model_inputs",
+    "quantize_onnx",
+    "quantization_results",
+    "score",
+    "MODES",
+    "INT8_RECORD",
+    "record_int8",
+    "weights_digest",
+]
 
 _log = logging.getLogger(__name__)
 MODES = ("dynamic", "static")
@@ -238,3 +247,65 @@ def quantization_results(
             )
         results.append(result)
     return results
+
+
+#: Written into the model dir by ``export quantize=int8``: the INT8 files and their measured cost.
+INT8_RECORD = "int8.json"
+
+
+def weights_digest(model_dir: str | Path) -> str:
+    """SHA-256 (16 hex) of the model dir's weights: ties an INT8 record to the weights it came from."""
+    import hashlib
+
+    from visionforge.models.model_dir import WEIGHTS_FILE
+
+    h = hashlib.sha256()
+    with open(Path(model_dir) / WEIGHTS_FILE, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def record_int8(model_dir: str | Path, task: str, results: list[ExportResult]) -> Path | None:
+    """Write ``<model_dir>/int8.json`` listing each INT8 file with its measured metric drop.
+
+    ``Predictor(backend="auto")`` reads it and considers the INT8 files whose drop is at most
+    one point. The drop is against labels when validation data had them, else it is the
+    disagreement with the fp32 model (``basis`` says which). A read-only model dir is skipped.
+    """
+    from visionforge.io import atomic_write_json
+
+    mdir = Path(model_dir)
+    metric = "miou" if task == "segmentation" else "accuracy"
+    entries = []
+    for r in results:
+        if r.status != OK or not r.file or f"{metric}_drop" not in r.extra:
+            continue
+        path = Path(r.file).resolve()
+        try:
+            rel = str(path.relative_to(mdir.resolve()))
+        except ValueError:
+            rel = str(path)
+        labelled = f"fp32_{metric}" in r.extra
+        entries.append(
+            {
+                "name": r.format,
+                "file": rel,
+                "mode": r.extra.get("mode"),
+                "metric": metric,
+                "drop": float(r.extra[f"{metric}_drop"]),
+                "basis": "labelled validation data" if labelled else "agreement with fp32",
+                "n_validation": r.extra.get("n_validation"),
+                "fp32": r.extra.get(f"fp32_{metric}"),
+                "int8": r.extra.get(f"int8_{metric}"),
+                "speedup_vs_fp32_at_export": r.extra.get("speedup_vs_fp32"),
+            }
+        )
+    if not entries:
+        return None
+    record = {"weights": weights_digest(mdir), "metric": metric, "models": entries}
+    try:
+        return atomic_write_json(mdir / INT8_RECORD, record)
+    except OSError as exc:
+        _log.info("could not write %s in %s: %s", INT8_RECORD, mdir, exc)
+        return None

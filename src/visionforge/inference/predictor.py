@@ -1,9 +1,11 @@
 """``Predictor``: run a model dir on images/signals with the fastest verified backend.
 
 On CPU, ``backend="auto"`` exports the model to ONNX once (cached inside the model dir,
-or in ``$VISIONFORGE_CACHE`` when the dir is read-only), checks ONNX Runtime against
-PyTorch on real samples, times both, and keeps the faster one; the decision is cached
-with the ONNX file. Eager PyTorch runs channels_last. On a GPU the PyTorch model runs
+or in ``$VISIONFORGE_CACHE`` when the dir is read-only), checks ONNX Runtime and OpenVINO
+against PyTorch on real samples, adds the calibrated INT8 files that ``export quantize=int8``
+recorded with at most one point of accuracy/mIoU drop, times them all and keeps the
+fastest (see :mod:`visionforge.inference.selection`); the decision is cached per model
+dir and machine. Eager PyTorch runs channels_last. On a GPU the PyTorch model runs
 channels_last under bf16 (or fp16) autocast.
 """
 
@@ -27,7 +29,14 @@ from visionforge.export.contract import (
     normalize,
     real_sample_inputs,
 )
+from visionforge.inference.backends import available, make_runner
 from visionforge.inference.preprocess import prepare_batch, to_samples
+from visionforge.inference.selection import (
+    Candidate,
+    choose_fastest,
+    int8_candidates,
+    selection_key,
+)
 from visionforge.inference.sliding_window import sliding_window_inference
 from visionforge.inference.tta import tta as tta_fn
 from visionforge.io import atomic_write_json, read_json
@@ -43,7 +52,7 @@ from visionforge.models.model_dir import (
 __all__ = ["Predictor", "BACKENDS"]
 
 _log = logging.getLogger(__name__)
-BACKENDS = ("auto", "torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 CACHE_ENV = "VISIONFORGE_CACHE"
 
 
@@ -70,7 +79,9 @@ class Predictor:
 
     Args:
         model_dir: the model directory.
-        backend: ``"auto"`` (fastest verified), ``"torch"`` or ``"onnxruntime"``.
+        backend: ``"auto"`` (fastest verified here, including a recorded INT8 model with
+            at most one point of accuracy drop), ``"torch"``, ``"onnxruntime"`` or
+            ``"openvino"``.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         batch_size: samples per forward pass.
         layout: how to read arrays: ``"auto"`` (see :mod:`visionforge.inference.preprocess`),
@@ -120,11 +131,15 @@ class Predictor:
         self.device = torch.device(device)
         self.model = load_model(self.model_dir, device=str(self.device))
         self._is_image = len(self.input_shape) == 3
+        self._channels_last = self._is_image  # eager image models run channels_last on CPU
         if self._is_image:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self._session: Any = None
-        self._output_names: list[str] = []
+        self._runner: Any = None  # ONNX Runtime / OpenVINO runner; None = eager PyTorch
+        self._ref_names: list[str] = []
+        self._onnx_path: Path | None = None
+        #: ``fp32`` or ``int8`` (a calibrated INT8 file chosen by ``auto``)
+        self.precision = "fp32"
         self._lock = threading.Lock()  # eager PyTorch calls are serialised across threads
         self.selection: dict[str, Any] = {}
         self.backend = self._choose(backend)
@@ -167,35 +182,38 @@ class Predictor:
 
     def _choose(self, backend: str) -> str:
         if self.device.type != "cpu":
-            if backend == "onnxruntime":
-                raise ConfigError("backend='onnxruntime' runs on CPU here; use device='cpu'")
+            if backend in ("onnxruntime", "openvino"):
+                raise ConfigError(f"backend={backend!r} runs on CPU here; use device='cpu'")
             self.selection = {"backend": "torch", "reason": "GPU: channels_last + autocast"}
             return "torch"
         if backend == "torch":
-            self.selection = {"backend": "torch", "reason": "requested"}
+            self.selection = {"backend": "torch", "choice": "torch", "reason": "requested"}
             return "torch"
         try:
-            record = self._prepare_onnx(timing=backend == "auto")
+            onnx_path, record = self._prepare_onnx()
+            if backend != "auto":
+                self._use(Candidate(backend, backend, onnx_path), check=True)
         except Exception as exc:
-            if backend == "onnxruntime":
+            if backend != "auto":
                 raise WeightsError(
-                    f"{self.model_dir}: ONNX Runtime backend unavailable: {exc}"
+                    f"{self.model_dir}: {backend} backend unavailable: {exc}"
                 ) from None
-            self.selection = {"backend": "torch", "reason": f"ONNX Runtime path failed: {exc}"}
+            self.selection = {"backend": "torch", "reason": f"ONNX export path failed: {exc}"}
             _log.info("Predictor: %s", self.selection["reason"])
             return "torch"
-        if backend == "onnxruntime":
-            self.selection = {**record, "backend": "onnxruntime", "reason": "requested"}
-            return "onnxruntime"
-        choice = record.get("choice", "torch")
-        self.selection = {**record, "backend": choice}
-        if choice != "onnxruntime":
-            self._session = None
-        return choice
+        if backend != "auto":
+            self.selection = {
+                **record,
+                "backend": backend,
+                "choice": backend,
+                "reason": "requested",
+            }
+            return backend
+        return self._auto(onnx_path, record)
 
-    def _prepare_onnx(self, *, timing: bool) -> dict[str, Any]:
-        from visionforge.export.base import median_latency_ms
-        from visionforge.export.onnx import export_onnx_file, ort_session, run_session
+    def _prepare_onnx(self) -> tuple[Path, dict[str, Any]]:
+        """The fp32 ONNX export (cached) and its parity with PyTorch under ONNX Runtime."""
+        from visionforge.export.onnx import export_onnx_file
 
         cache = self.cache_dir()
         key = self._cache_key()
@@ -206,43 +224,116 @@ class Predictor:
         )
         x = real_sample_inputs(self.meta, min(self.batch_size, 2))
         ref = self._torch_forward(x)
+        self._ref_names = [n for n, _ in ref]
         if not record:
             import torch
 
             cpu_model = self.model.to(memory_format=torch.contiguous_format)
-            info = export_onnx_file(cpu_model, x, onnx_path, output_names=[n for n, _ in ref])
+            info = export_onnx_file(cpu_model, x, onnx_path, output_names=self._ref_names)
             if self._is_image:
                 self.model = self.model.to(memory_format=torch.channels_last)
             record = {"onnx": str(onnx_path), "exporter": info["exporter"]}
-        session = ort_session(onnx_path)
-        outs = run_session(session, x)
+        record["parity_error"] = self._parity(make_runner("onnxruntime", onnx_path), x, ref)
+        atomic_write_json(rec_path, {k: v for k, v in record.items() if k != "parity_error"})
+        self._onnx_path = onnx_path
+        return onnx_path, record
+
+    def _parity(self, runner: Any, x: np.ndarray, ref: list[tuple[str, np.ndarray]]) -> float:
+        """Max |runner - PyTorch| on ``x``; raises when over the tolerance."""
+        outs = runner(x)
         err = max(float(np.max(np.abs(o - r))) for o, (_, r) in zip(outs, ref))
         if not np.isfinite(err) or err > self.tolerance:
             raise RuntimeError(
-                f"ONNX Runtime differs from PyTorch by {err:.3g} (> {self.tolerance})"
+                f"{runner.name} differs from PyTorch by {err:.3g} (> {self.tolerance})"
             )
-        record["parity_error"] = err
-        if timing and "choice" not in record:
-            xb = real_sample_inputs(self.meta, self.batch_size)
-            record["torch_ms"] = median_latency_ms(lambda: self._torch_forward(xb), repeats=3)
-            record["onnxruntime_ms"] = median_latency_ms(
-                lambda: run_session(session, xb), repeats=3
+        return err
+
+    def _use(self, cand: Candidate, *, check: bool = False, runner: Any = None) -> None:
+        """Run forward passes with ``cand`` from now on (``check``: parity with PyTorch first)."""
+        self.precision = cand.precision
+        if cand.runtime == "torch":
+            self._runner = None
+            return
+        runner = runner or make_runner(cand.runtime, cand.file)
+        if check:
+            x = real_sample_inputs(self.meta, min(self.batch_size, 2))
+            self._parity(runner, x, self._torch_forward(x))
+        self._runner = runner
+
+    def _auto(self, onnx_path: Path, record: dict[str, Any]) -> str:
+        """Pick the fastest verified candidate (cached per model dir, INT8 record and machine)."""
+        from visionforge.export.quantize import INT8_RECORD
+
+        rec_file = self.model_dir / INT8_RECORD
+        int8_rec = read_json(rec_file) if rec_file.is_file() else None
+        path = self.cache_dir() / f"backend-{selection_key(self._cache_key(), int8_rec)}.json"
+        cands, notes = self._candidates(onnx_path, int8_rec)
+        cached = read_json(path) if path.is_file() else None
+        decision: dict[str, Any] = {}
+        if cached and cached.get("candidate") in cands:
+            cand = cands[cached["candidate"]]
+            try:
+                self._use(cand, check=cand.precision == "fp32")
+                decision = {**cached, "cached": True}
+            except Exception as exc:  # e.g. a runtime upgraded under the cache: probe again
+                notes.append(f"cached choice {cand.name} failed ({exc}); probed again")
+        if not decision:
+            decision = choose_fastest(self, cands, notes)
+            atomic_write_json(path, decision)
+        self.selection = {**record, **decision, "decision_file": str(path)}
+        _log.info("Predictor(auto): %s", self.selection["reason"])
+        return str(decision["backend"])
+
+    def _candidates(
+        self, onnx_path: Path, int8_rec: dict[str, Any] | None
+    ) -> tuple[dict[str, Candidate], list[str]]:
+        from visionforge.export.quantize import weights_digest
+
+        runtimes = [r for r in ("onnxruntime", "openvino") if available(r)]
+        cands = {"torch": Candidate("torch", "torch")}
+        cands.update({r: Candidate(r, r, onnx_path) for r in runtimes})
+        entries, notes = int8_candidates(
+            self.model_dir, int8_rec, weights_digest(self.model_dir) if int8_rec else ""
+        )
+        for e in entries:
+            for r in runtimes:
+                name = f"{r}-{e['name'].removeprefix('onnx-')}"
+                cands[name] = Candidate(name, r, Path(e["path"]), "int8", e)
+        if not available("openvino"):
+            notes.append("openvino not installed (pip install 'visionforge[openvino]')")
+        return cands, notes
+
+    def variants(self, *, include_int8: bool = True) -> dict[str, Candidate]:
+        """The ways this model can run here: ``torch``, ``onnxruntime``, ``openvino`` (when
+        installed) and ``<runtime>-int8-<mode>`` for each INT8 file in ``int8.json`` whose
+        recorded drop is at most one point."""
+        from visionforge.export.quantize import INT8_RECORD
+
+        if self._onnx_path is None:
+            self._onnx_path, _ = self._prepare_onnx()
+        rec_file = self.model_dir / INT8_RECORD
+        rec = read_json(rec_file) if include_int8 and rec_file.is_file() else None
+        return self._candidates(self._onnx_path, rec)[0]
+
+    def use(self, variant: str) -> None:
+        """Run with ``variant`` (a name from :meth:`variants`) from now on; fp32 variants are
+        checked against PyTorch first. Used by ``visionforge benchmark``."""
+        cands = self.variants()
+        if variant not in cands:
+            raise ConfigError(
+                f"{self.model_dir}: no variant {variant!r}; available: {sorted(cands)}"
             )
-            record["timed_batch"] = self.batch_size
-            record["choice"] = (
-                "onnxruntime" if record["onnxruntime_ms"] < record["torch_ms"] else "torch"
-            )
-        atomic_write_json(rec_path, record)
-        self._session = session
-        self._output_names = [o.name for o in session.get_outputs()]
-        return record
+        cand = cands[variant]
+        self._use(cand, check=cand.precision == "fp32")
+        self.backend = cand.runtime
+        self.selection = {"backend": cand.runtime, "candidate": variant, "reason": "requested"}
 
     # -- forward passes ------------------------------------------------------
     def _torch_forward(self, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
         import torch
 
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-        if self._is_image:
+        if self._channels_last:
             t = t.contiguous(memory_format=torch.channels_last)
         with self._lock, torch.inference_mode():
             if self.device.type == "cuda":
@@ -255,13 +346,11 @@ class Predictor:
 
     def forward(self, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """Raw named outputs for a preprocessed batch (``[N, C, ...]`` float32), in chunks."""
-        from visionforge.export.onnx import run_session
-
         chunks: list[list[tuple[str, np.ndarray]]] = []
         for i in range(0, len(x), self.batch_size):
             xb = x[i : i + self.batch_size]
-            if self.backend == "onnxruntime":
-                chunks.append(list(zip(self._output_names, run_session(self._session, xb))))
+            if self._runner is not None:
+                chunks.append(list(zip(self._ref_names, self._runner(xb))))
             else:
                 chunks.append(self._torch_forward(xb))
         names = [n for n, _ in chunks[0]]
@@ -374,6 +463,7 @@ class Predictor:
             "input_size": list(self.input_shape),
             "preprocessing": self.contract.to_dict(),
             "backend": self.backend,
+            "precision": self.precision,
             "device": str(self.device),
             "selection": json.loads(json.dumps(self.selection, default=str)),
         }

@@ -271,6 +271,7 @@ def create_app(
     ab: Mapping[str, Mapping[str, float]] | None = None,
     slides_dir: str | os.PathLike[str] | None = None,
     project_dir: str | os.PathLike[str] | None = None,
+    batching: Any = None,
 ) -> FastAPI:
     """Build the FastAPI app serving ``model_dirs`` (see :func:`visionforge.serve.registry.discover`).
 
@@ -281,6 +282,8 @@ def create_app(
         ab: A/B splits ``{model name: {version: weight}}`` (:mod:`visionforge.serve.ab`).
         slides_dir, project_dir: what the web page at ``/`` browses (``slides segment``
             output, runs); see :mod:`visionforge.serve.ui`.
+        batching: a :class:`~visionforge.serve.batching.BatchSettings` (or its fields as a
+            dict) to share forward passes between concurrent requests; None: off.
     """
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     store = _load_store(model_dirs, backend=backend, device=device, batch_size=batch_size)
@@ -298,6 +301,12 @@ def create_app(
 
     auth = _key_check(key)
     handlers = Handlers(max_upload_bytes, max_pixels, max_batch_files)
+    if batching is not None:
+        from visionforge.serve.batching import Batchers, BatchSettings
+
+        settings = batching if isinstance(batching, BatchSettings) else BatchSettings(**batching)
+        handlers.batchers = Batchers(settings) if settings.enabled else None
+    app.state.handlers = handlers
     _add_read_routes(app, store, auth)
     _add_predict_routes(app, store, handlers, auth)
     if ab:

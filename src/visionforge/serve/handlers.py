@@ -108,6 +108,8 @@ class Handlers:
     max_upload_bytes: int
     max_pixels: int
     max_batch_files: int
+    #: dynamic batching (:class:`visionforge.serve.batching.Batchers`); None: one pass per request
+    batchers: Any = None
 
     async def read_upload(self, file: UploadFile) -> np.ndarray:
         """The uploaded image as an array (413/415/400 for oversize, foreign or corrupt files)."""
@@ -119,6 +121,8 @@ class Handlers:
         return decode_image(data, file.filename, self.max_pixels)
 
     async def _predict(self, m: ServedModel, imgs: list[np.ndarray]) -> Any:
+        if self.batchers is not None:
+            return await self.batchers.predict(m, imgs)
         return await run_in_threadpool(m.predictor.predict, imgs, layout="NHWC")
 
     async def predict_one(self, m: ServedModel, file: UploadFile) -> Prediction:
