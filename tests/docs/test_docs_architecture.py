@@ -16,9 +16,13 @@ def test_architecture_examples_run(tmp_path, monkeypatch):
     blocks = _python_blocks(DOC.read_text())
     assert len(blocks) >= 5, "the page lost its examples"
     monkeypatch.chdir(tmp_path)
+    import visionforge.explain  # noqa: F401  (registers the built-in explainers)
+    import visionforge.export  # noqa: F401  (registers the built-in exporters)
     from visionforge.engine.losses import LOSSES
+    from visionforge.models import list_models
     from visionforge.registry import EXPLAINERS, EXPORTERS, MODELS
 
+    list_models()  # load the built-ins first, or they would count as the page's own and be removed
     before = {r: set(r.list()) for r in (MODELS, LOSSES, EXPORTERS, EXPLAINERS)}
     namespace: dict = {"__name__": "architecture_doc"}
     try:
