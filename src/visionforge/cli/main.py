@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "serve": "visionforge.cli.serve_cmd",
     "segment-large": "visionforge.cli.segment_large_cmd",
     "slides": "visionforge.cli.slides_cmd",
+    "pipeline": "visionforge.cli.pipeline_cmd",
 }
 
 EXIT_USAGE = 2
