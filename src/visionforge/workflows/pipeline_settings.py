@@ -104,6 +104,18 @@ def _name_list(value: Any) -> list[str]:
     return list(PIPELINE_FAMILIES) if items == ["all"] else items
 
 
+def _format_list(value: Any) -> list[str]:
+    """Export formats: ``all`` (kept as is: every format the model supports) or names."""
+    if isinstance(value, list | tuple):
+        items = [str(v).strip() for v in value]
+    else:
+        items = [v.strip().strip("'\"") for v in str(value).strip().strip("[]").split(",")]
+    items = [v for v in items if v]
+    if not items:
+        raise ValueError(value)
+    return ["all"] if "all" in items else items
+
+
 #: the pipeline's own keys and their converters
 PIPELINE_KEYS: dict[str, Any] = {
     "models": _name_list,
@@ -114,7 +126,7 @@ PIPELINE_KEYS: dict[str, Any] = {
     "finetune_lr": float,
     "patience": _optional_int,
     "kfold": int,
-    "formats": _name_list,
+    "formats": _format_list,
     "max_per_class": _optional_int,
     "throughput_batch": int,
     "out": _optional_str,

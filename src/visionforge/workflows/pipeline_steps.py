@@ -75,6 +75,10 @@ class BackboneRun:
             o.startswith("model.kwargs.size=") for o in self.overrides
         ):
             extra.append(f"model.kwargs.size={self.settings.size}")
+        if _has_aux_head(self.name) and not any(
+            o.startswith("model.kwargs.aux_logits=") for o in self.overrides
+        ):  # Inception: train with its auxiliary classifier (loss weight 0.4)
+            extra.append("model.kwargs.aux_logits=true")
         return [*self.overrides, *extra]
 
     def prepare(self) -> None:
@@ -95,6 +99,10 @@ class BackboneRun:
         self.cfg, self.data, self.model_kwargs = cfg, data, kwargs
         self.trainer_kwargs = build_trainer_kwargs(cfg, self.out, data)
         save_config(cfg, self.out / "config.yaml")
+        if kwargs.get("aux_logits"):
+            from visionforge.engine.aux_loss import AUX_LOSS_WEIGHT
+
+            self.row["aux_loss_weight"] = AUX_LOSS_WEIGHT
         self.row.update(
             model_kwargs=kwargs,
             n_train=len(data.train),
@@ -249,6 +257,17 @@ class BackboneRun:
 
         ms = median_latency_ms(forward, repeats=3, warmup=1)
         self.row["img_per_s"] = round(batch / (ms / 1000.0), 1) if ms > 0 else None
+
+
+def _has_aux_head(name: str) -> bool:
+    """Whether registry model ``name``'s factory offers an auxiliary classifier."""
+    import inspect
+
+    from visionforge.models.factory import is_registered, model_entry
+
+    if not is_registered(name):
+        return False
+    return "aux_logits" in inspect.signature(model_entry(name).obj).parameters
 
 
 def _limit_per_class(data: Any, n: int) -> None:
