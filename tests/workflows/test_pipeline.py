@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 
 import pytest
 
@@ -69,7 +68,6 @@ def runs(tmp_path_factory):
     second = json.loads((out / "status.json").read_text())
     yield {"out": out, "first_code": first_code, "first": first, "second_code": second_code,
            "second": second, "first_mtime": first_mtime}
-    logging.getLogger("visionforge").handlers.clear()
 
 
 @pytest.mark.slow
