@@ -122,7 +122,7 @@ class BackboneRun:
             self.model,
             tuple(self.data.input_size),
             len(self.data.class_names),
-            "cpu",
+            _verify_device(str(self.cfg.trainer.device)),
             task="classification",
             name=self.name,
         )
@@ -257,6 +257,15 @@ class BackboneRun:
 
         ms = median_latency_ms(forward, repeats=3, warmup=1)
         self.row["img_per_s"] = round(batch / (ms / 1000.0), 1) if ms > 0 else None
+
+
+def _verify_device(device: str) -> str:
+    """Where the checks run: the training device (``auto``: CUDA when there is one)."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def _has_aux_head(name: str) -> bool:
