@@ -73,7 +73,10 @@ def _notes(records: Sequence[dict[str, Any]]) -> list[str]:
             notes.append(f"{name}: failed at step {rec.get('step', '?')}: {rec.get('error', '')}")
         for fmt, res in ((rec.get("row") or {}).get("exports") or {}).items():
             if res.get("status") != "ok":
-                notes.append(f"{name} {fmt}: {res.get('status')}: {res.get('reason', '')}")
+                reason = str(res.get("reason", ""))
+                state = str(res.get("status"))
+                text = reason if reason.startswith(state) else f"{state}: {reason}"
+                notes.append(f"{name} {fmt}: {text}")
         warning = (rec.get("row") or {}).get("warning")
         if warning:
             notes.append(f"{name}: {warning}")
