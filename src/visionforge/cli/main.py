@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "slides": "visionforge.cli.slides_cmd",
     "prune": "visionforge.cli.prune_cmd",
     "benchmark": "visionforge.cli.benchmark_cmd",
+    "pipeline": "visionforge.cli.pipeline_cmd",
 }
 
 EXIT_USAGE = 2

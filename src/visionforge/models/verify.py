@@ -162,6 +162,10 @@ def _check_output(
 ) -> str | None:
     """``None`` if ``out`` has the shape the task promises, else what is wrong."""
     batch = x.shape[0]
+    if task in ("classification", "signal") and isinstance(out, tuple) and hasattr(out, "aux_logits"):
+        # a training-mode (logits, aux_logits) pair of a model with an auxiliary classifier
+        return (_check_logits(out[0], batch, num_classes, "logits")
+                or _check_logits(out.aux_logits, batch, num_classes, "aux_logits"))
     if task in ("classification", "signal"):
         return _check_logits(out, batch, num_classes, "logits")
     if task == "segmentation":

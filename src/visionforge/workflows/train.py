@@ -19,7 +19,9 @@ from typing import Any
 
 from visionforge.errors import ConfigError
 
-__all__ = ["RunResult", "train_from_config", "build_trainer_kwargs", "make_loader"]
+__all__ = [
+    "RunResult", "train_from_config", "build_trainer_kwargs", "make_loader", "prepare_run",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -246,6 +248,14 @@ def _prepare(cfg: Any, echo: Callable[[str], None], run_dir: Path | None = None
     cfg.model.name = name
     cfg.model.kwargs = kwargs
     return data, run_dir, name, kwargs, created
+
+
+def prepare_run(cfg: Any, echo: Callable[[str], None], run_dir: Path | None = None
+                ) -> tuple[Any, Path, str, dict[str, Any]]:
+    """The data, run dir, model name and model kwargs of run config ``cfg`` (the first steps
+    of :func:`train_from_config`, for workflows that train differently, e.g. the pipeline)."""
+    data, run_dir, name, kwargs, _ = _prepare(cfg, echo, run_dir)
+    return data, run_dir, name, kwargs
 
 
 def train_from_config(

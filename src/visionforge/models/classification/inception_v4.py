@@ -10,7 +10,7 @@ with a width parameter and 'same' padding, so 32-px inputs work.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -126,6 +126,9 @@ class InceptionV4Scaled(nn.Module):
             c = 16 * w
         self.features = nn.Sequential(*layers)
         self.num_features = c
+        # where the auxiliary classifier taps the features: the input of Reduction-B
+        self.aux_index = 2 + depths[0] + 1 + depths[1]
+        self.aux_channels = 8 * w
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -135,6 +138,63 @@ class InceptionV4Scaled(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x), pre_logits=True)
+
+
+class AuxLogits(NamedTuple):
+    """Training-mode output of :class:`InceptionAuxClassifier` (like torchvision's
+    ``InceptionOutputs``); the training loss adds ``0.4 *`` the auxiliary head's loss."""
+
+    logits: torch.Tensor
+    aux_logits: torch.Tensor
+
+
+def _aux_tap(backbone: nn.Module) -> tuple[int, int]:
+    """``(index in backbone.features, channels)`` where the auxiliary head taps the features:
+    the input of Reduction-B (the 17x17 stage of a 299-px Inception-v4, as in Inception-v3)."""
+    if hasattr(backbone, "aux_index"):
+        return int(backbone.aux_index), int(backbone.aux_channels)
+    for i, block in enumerate(backbone.features):  # timm's inception_v4 (size "base")
+        if type(block).__name__ == "ReductionB":
+            return i, 1024  # Inception-B blocks output 1024 channels in Inception-v4
+    raise TypeError(f"{type(backbone).__name__}: no Reduction-B block to tap for aux_logits")
+
+
+class InceptionAuxClassifier(BackboneHeadClassifier):
+    """Inception-v4 with an auxiliary classifier on the Inception-B features.
+
+    In training mode ``forward`` returns :class:`AuxLogits` (main and auxiliary logits) and
+    the training loss is ``loss(logits) + 0.4 * loss(aux_logits)``; in eval mode (evaluation,
+    export) it returns the main logits only. The auxiliary head (1x1 conv, BN, ReLU, global
+    pool, linear) is a lighter form of Inception-v3's (pool 5x5/3, 1x1, 5x5 conv, linear)
+    that works at any input size.
+    """
+
+    def __init__(self, backbone: nn.Module, num_classes: int, **kwargs: Any) -> None:
+        super().__init__(backbone, num_classes, **kwargs)
+        self.aux_index, self.aux_channels = _aux_tap(backbone)
+        self.aux_head = self._make_aux(self.num_classes)
+
+    def _make_aux(self, num_classes: int) -> nn.Module:
+        if num_classes == 0:
+            return nn.Identity()
+        hidden = max(self.aux_channels // 4, 16)
+        return nn.Sequential(
+            nn.Conv2d(self.aux_channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden),
+            nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Dropout(self.drop_rate), nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | AuxLogits:  # type: ignore[override]
+        features = self.backbone.features
+        mid = features[: self.aux_index](x)
+        logits = self.forward_head(features[self.aux_index :](mid))
+        if self.training and self.num_classes:
+            return AuxLogits(logits, self.aux_head(mid))
+        return logits
+
+    def reset_classifier(self, num_classes: int) -> None:
+        super().reset_classifier(num_classes)
+        self.aux_head = self._make_aux(self.num_classes)
 
 
 def _scaled(width: int, depths: tuple[int, int, int]):
@@ -162,12 +222,18 @@ SIZES = {"tiny": _scaled(8, (1, 1, 1)), "small": _scaled(24, (2, 3, 2)), "base":
 )
 def custom_inception_v4(
     num_classes: int = 1000, in_chans: int = 3, img_size: int | None = None,
-    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0, **kwargs: Any,
+    size: str = "small", pretrained: bool = False, drop_rate: float = 0.0,
+    aux_logits: bool = False, **kwargs: Any,
 ) -> BackboneHeadClassifier:
-    """Inception-v4 classifier; ``img_size`` is accepted for a uniform signature (CNN)."""
+    """Inception-v4 classifier; ``img_size`` is accepted for a uniform signature (CNN).
+
+    ``aux_logits=True`` adds the auxiliary classifier (:class:`InceptionAuxClassifier`):
+    training then adds ``0.4 *`` its loss, as the disease pipeline does.
+    """
     return build_classifier(
         "custom_inception_v4",
         SIZES,
         num_classes, in_chans, img_size, size, pretrained, drop_rate,
+        head_cls=InceptionAuxClassifier if aux_logits else BackboneHeadClassifier,
         **kwargs,
     )

@@ -28,8 +28,30 @@ def _tiny(in_chans: int, img_size: int, **kwargs: Any) -> nn.Module:
     return MaxxVit(cfg, img_size=img_size, in_chans=in_chans, num_classes=0, **kwargs)
 
 
-SIZES = {"tiny": _tiny, "small": "maxvit_nano_rw_256", "base": "maxvit_tiny_tf_224"}
-DEFAULT_IMG_SIZE = {"tiny": 32, "small": 224, "base": 224}
+def _enhanced(in_chans: int, img_size: int, **kwargs: Any) -> nn.Module:
+    """The disease pipeline's "enhanced" CustomMaxViT stage layout (its document):
+
+    stem 224 -> 112 (128 channels), stage 1 at 56x56: 6 MBConv blocks (128 -> 256),
+    stage 2 at 28x28: 8 MBConv + 3 MaxViT attention blocks (block + grid attention,
+    256 -> 512), stage 3 at 14x14: 10 transformer blocks (512 -> 768); LayerScale
+    initialised at 0.1. Windows and grids are ``img_size / 32`` (7 at 224 px), so
+    ``img_size`` must be a multiple of 32.
+    """
+    from timm.models.maxxvit import MaxxVit, MaxxVitCfg, MaxxVitTransformerCfg
+
+    cfg = MaxxVitCfg(
+        embed_dim=(256, 512, 768),
+        depths=(6, 11, 10),
+        block_type=("C", ("C",) * 8 + ("M",) * 3, "T"),
+        stem_width=(64, 128),
+        transformer_cfg=MaxxVitTransformerCfg(init_values=0.1),
+    )
+    return MaxxVit(cfg, img_size=img_size, in_chans=in_chans, num_classes=0, **kwargs)
+
+
+SIZES = {"tiny": _tiny, "small": "maxvit_nano_rw_256", "base": "maxvit_tiny_tf_224",
+         "enhanced": _enhanced}
+DEFAULT_IMG_SIZE = {"tiny": 32, "small": 224, "base": 224, "enhanced": 224}
 
 
 @register_model(
@@ -40,7 +62,7 @@ DEFAULT_IMG_SIZE = {"tiny": 32, "small": 224, "base": 224}
     test_kwargs={"size": "tiny", "num_classes": 3, "img_size": 32},
     test_input=(3, 32, 32),
     overfit=True,
-    description="MaxViT (timm maxxvit); sizes tiny/small(nano-rw, 224 px)/base(tiny-tf-224)",
+    description="MaxViT (timm maxxvit); sizes tiny/small(nano-rw, 224 px)/base(tiny-tf-224)/enhanced(pipeline doc)",
     lr_multiplier=1.2,
     scheduler="warmup_cosine",
     kind="transformer",
