@@ -36,6 +36,11 @@ def main() -> None:
     ap.add_argument("--tile", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--mode", default="simple")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=0.002)
+    ap.add_argument("--augment", action="store_true", help="train-time augmentation (colour jitter...)")
+    ap.add_argument("--overlap", type=float, default=0.25, help="slides segment tile overlap")
+    ap.add_argument("--train-extra", nargs="*", default=[], help="more key=value for train")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
     from visionforge.slides.synthetic import make_ihc_slide
@@ -48,12 +53,13 @@ def main() -> None:
           f"mpp={args.mpp}", f"mode={args.mode}", f"tile_size={args.tile}",
           "holdout=right:0.25", "seed=0"])
     t1 = time.perf_counter()
-    _cli(["train", f"data.root={tiles}", "model=unet", "data.batch_size=16",
-          f"trainer.max_epochs={args.epochs}", "optimizer.lr=0.002", "trainer=cpu",
-          "name=slide", f"project_dir={runs}", f"data.image_size={args.tile}"])
+    _cli(["train", f"data.root={tiles}", "model=unet", f"data.batch_size={args.batch}",
+          f"data.augment={str(args.augment).lower()}",
+          f"trainer.max_epochs={args.epochs}", f"optimizer.lr={args.lr}", "trainer=cpu",
+          "name=slide", f"project_dir={runs}", f"data.image_size={args.tile}", *args.train_extra])
     t2 = time.perf_counter()
     model_dir = next(runs.rglob("model.json")).parent
-    _cli(["slides", "segment", str(model_dir), str(slide.slide), f"out={seg}"])
+    _cli(["slides", "segment", str(model_dir), str(slide.slide), f"out={seg}", f"overlap={args.overlap}"])
     t3 = time.perf_counter()
     _cli(["slides", "report", str(seg), f"regions={tiles}"])
     metrics = json.loads((seg / "report_metrics.json").read_text())["evaluation"]
