@@ -97,6 +97,8 @@ def _label_rows(pred: Any, reader: Any, downsample: float, shape: tuple[int, int
     h, w = shape
 
     def read_rows(y0: int, y1: int) -> np.ndarray:
+        """Raw RGB rows as a channels-first ``uint8`` view: tiles are preprocessed per batch
+        (``pred.preprocess_tiles``), so no float32 copy of a full-width band exists."""
         box = (0, round(y0 * downsample), round(w * downsample), round((y1 - y0) * downsample))
         rgb = reader.read_at(None, box, downsample=downsample)
         if rgb.shape[:2] != (y1 - y0, w):  # rounding at a non-integer downsample
@@ -104,16 +106,17 @@ def _label_rows(pred: Any, reader: Any, downsample: float, shape: tuple[int, int
             hh, ww = min(rgb.shape[0], y1 - y0), min(rgb.shape[1], w)
             fit[:hh, :ww] = rgb[:hh, :ww]
             rgb = fit
-        return pred.preprocess_rgb(rgb)
+        return rgb[..., :3].transpose(2, 0, 1)
 
     tile = tuple(pred.input_shape[1:])
     for _, total, weight in stream_sliding_window(
         shape, read_rows, pred.dense_logits, tile, num_classes=len(pred.class_names),
-        overlap=s.overlap, tile_batch=s.tile_batch, keep=keep,
+        overlap=s.overlap, tile_batch=s.tile_batch, keep=keep, prepare=pred.preprocess_tiles,
     ):
         covered = weight > 0
-        blended = np.divide(total, weight, out=np.zeros_like(total), where=covered[None])
-        labels = blended.argmax(0).astype(np.uint8)
+        # in place: the band's finished rows are ours until the generator's next step
+        np.divide(total, weight, out=total, where=covered[None])
+        labels = total.argmax(0).astype(np.uint8)
         labels[~covered] = background
         yield labels
 
