@@ -3,10 +3,11 @@
 Each slide is read at the model's training resolution (model.json ``"slide_mpp"``, or
 ``mpp=``) one band of rows at a time; tiles of the model's input size overlap and their logits
 are blended (Gaussian weights, :func:`visionforge.inference.sliding_window.stream_sliding_window`,
-the same grid and arithmetic as ``Predictor.predict_large`` on the whole array). Only one
-band of ``tile + step`` rows of logits is ever in memory; finished label rows go straight into a
-tiled pyramidal TIFF (256² tiles, levels /4 and /16 as SubIFDs) and into streamed statistics
-(pixel counts, connected objects merged across bands). Tiles without tissue (tissue mask from
+the same grid and arithmetic as ``Predictor.predict_large`` on the whole array). In memory:
+one band of ``tile`` rows of logits, that band's raw RGB rows (``uint8``; tiles are
+preprocessed per batch), the tile batch; finished label rows go straight into a tiled pyramidal
+TIFF (256² tiles, levels /4 and /16 as SubIFDs) and into streamed statistics (pixel counts,
+connected objects merged across bands, finished objects retired as a size histogram). Tiles without tissue (tissue mask from
 the thumbnail) are not run and are labelled background; inside tissue tiles the model's own
 prediction (its background class included) is kept.
 
