@@ -12,7 +12,7 @@
    temporary folder; segmented at ``--mpp`` µm/px. Skipped with a message when the disk is short.
 
     python benchmarks/slide_inference.py [--size 20000] [--small 5000] [--region 2048]
-        [--mpp 2.0] [--repeats 3] [--skip-rss] [--backend torch|auto] [--tile-batch 8]
+        [--mpp 2.0] [--repeats 3] [--skip-rss] [--skip-speed] [--backend torch|auto] [--tile-batch 8]
 
 Peak RSS is dominated by the process (PyTorch ≈ 0.5 GB after import) and the tiles in flight
 (``--tile-batch``); ``--backend auto`` adds the ONNX Runtime session (and, the first time, the
@@ -118,22 +118,21 @@ def speed(model_dir: Path, region: int, repeats: int) -> dict[str, float]:
         return lambda: sliding_window_inference(x, pred.dense_logits, TILE, overlap=0.25,
                                                 blend="gaussian", tile_batch=8)
 
-    out = {}
-    for name, fn in (("monai", monai_run), ("visionforge_torch", vf(eager)),
-                     (f"visionforge_{auto.backend}", vf(auto))):
-        fn()  # warm-up
-        times = []
-        for _ in range(repeats):
+    runs = {"monai": monai_run, "visionforge_torch": vf(eager), f"visionforge_{auto.backend}": vf(auto)}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    labels = {name: fn().argmax(0) for name, fn in runs.items()}  # warm-up
+    for _ in range(repeats):  # interleaved, so load drift on a shared machine hits all alike
+        for name, fn in runs.items():
             t0 = time.perf_counter()
-            logits = fn()
-            times.append(time.perf_counter() - t0)
-        out[name] = statistics.median(times)
-        out[f"{name}_labels"] = logits.argmax(0)
-    agree = float((out["monai_labels"] == out["visionforge_torch_labels"]).mean())
-    labels = {k: v for k, v in out.items() if k.endswith("_labels")}
-    for k in labels:
-        out.pop(k)
-    out["label_agreement_torch_vs_monai"] = agree
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    out: dict[str, float] = {name: statistics.median(t) for name, t in times.items()}
+    for name in runs:
+        if name != "monai":  # median of the per-repeat ratios: robust to drift between repeats
+            out[f"ratio {name} / monai"] = statistics.median(
+                a / b for a, b in zip(times[name], times["monai"], strict=True))
+    out["label_agreement_torch_vs_monai"] = float(
+        (labels["monai"] == labels["visionforge_torch"]).mean())
     return out
 
 
@@ -197,18 +196,19 @@ def main() -> None:
     ap.add_argument("--mpp", type=float, default=2.0, help="working µm/px (slides are 0.5)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--backend", default="torch", help="segment_slides backend for the RSS runs")
     ap.add_argument("--tile-batch", type=int, default=8)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         model_dir = make_model(tmp / "model", args.mpp)
-        s = speed(model_dir, args.region, args.repeats)
-        print(f"speed, {args.region}² region, {TILE}² tiles, overlap 0.25, batch 8 (median s):")
-        for k, v in s.items():
-            print(f"  {k:<32} {v:.4f}")
-        for k in [k for k in s if k.startswith("visionforge_")]:
-            print(f"  ratio {k} / monai = {s[k] / s['monai']:.3f}")
+        if not args.skip_speed:
+            s = speed(model_dir, args.region, args.repeats)
+            print(f"speed, {args.region}² region, {TILE}² tiles, overlap 0.25, batch 8 "
+                  f"(median of {args.repeats} interleaved repeats; s):")
+            for k, v in s.items():
+                print(f"  {k:<44} {v:.4f}")
         if args.skip_rss:
             return
         m = memory(model_dir, tmp, [args.size, args.small], args.mpp, args.backend,

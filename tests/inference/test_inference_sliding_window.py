@@ -63,3 +63,25 @@ def test_predict_large_matches_whole_image_prediction(seg_dir):
     assert (labels == whole).mean() > 0.9
     with_tta = p.predict_large(big, tta=True, blend="linear")
     assert with_tta.shape == (96, 80)
+
+
+@pytest.mark.parametrize("shape", [(70, 90), (40, 30)])  # larger than a tile; narrower than one
+def test_stream_prepare_per_tile_batch_equals_preprocessing_first(shape):
+    """Raw uint8 rows prepared per tile batch give the logits of preprocessing the whole image
+    first (including the padding of an image smaller than a tile)."""
+    from visionforge.inference.sliding_window import stream_sliding_window
+
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, (3, *shape), dtype=np.uint8)
+
+    def prepare(x: np.ndarray) -> np.ndarray:
+        return (x.astype(np.float32) / 255.0 - 0.5) * 2.0
+
+    def fn(x: np.ndarray) -> np.ndarray:  # mixes channels and neighbouring pixels
+        return np.stack([x.sum(1), np.roll(x[:, 0], 1, axis=-1), x[:, 2] * x[:, 1]], axis=1)
+
+    ref = sliding_window_inference(prepare(raw[None])[0], fn, 32, overlap=0.25, tile_batch=3)
+    blocks = [total / weight for _, total, weight in stream_sliding_window(
+        shape, lambda y0, y1: raw[:, y0:y1], fn, 32, overlap=0.25, tile_batch=3, prepare=prepare)]
+    np.testing.assert_allclose(np.concatenate(blocks, axis=1), ref, rtol=1e-6, atol=1e-6)
+

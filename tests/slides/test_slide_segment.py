@@ -179,3 +179,26 @@ def test_model_trained_by_downsample_on_slide_without_mpp(tmp_path, ihc_image):
     assert res.status == "ok", res.reason
     assert res.info["downsample"] == 8 and res.info["mpp"] is None
     assert tifffile.imread(tmp_path / "out" / "nompp" / "labels.tif").shape == (64, 128)
+
+
+def test_band_stats_retire_finished_objects_counts_like_whole_map():
+    """Objects retired band by band (1- and 5-row bands) = scipy's labelling of the whole map."""
+    from scipy import ndimage
+
+    from visionforge.slides.composition import BandStats
+
+    rng = np.random.default_rng(1)
+    labels = (ndimage.gaussian_filter(rng.random((120, 97)), 1.5) * 3000 % 3).astype(np.uint8)
+    for band in (1, 5):
+        stats = BandStats(3, [1, 2])
+        for y in range(0, len(labels), band):
+            stats.feed(labels[y : y + band])
+        for c in (1, 2):
+            lab, _ = ndimage.label(labels == c, structure=np.ones((3, 3)))
+            sizes = np.bincount(lab.ravel())[1:]
+            for min_px in (1, 9):
+                got = stats.objects(["b", "h", "d"], min_px)[c - 1]
+                kept = sizes[sizes >= min_px]
+                assert (got["count"], got["total PC"], got["max size"]) == (
+                    kept.size, int(kept.sum()), int(kept.max()))
+        assert len(stats._uf[1].parent) <= 1024  # only the open objects of one band are kept

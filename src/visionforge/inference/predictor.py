@@ -453,6 +453,14 @@ class Predictor:
         (sample,) = to_samples(rgb, self.meta, layout="NHWC")
         return normalize(sample[None], self.meta)[0]
 
+    def preprocess_tiles(self, tiles: np.ndarray) -> np.ndarray:
+        """Raw channels-first tiles ``[B, 3, h, w]`` (RGB ``uint8``) as model input ``[B, C, h, w]``.
+
+        Pixel-wise, like :meth:`preprocess_rgb`: preprocessing tiles cut from a region equals
+        cutting them from the preprocessed region (streamed slide inference relies on it).
+        """
+        return normalize(np.stack(to_samples(tiles, self.meta, layout="NCHW")), self.meta)
+
     def info(self) -> dict[str, Any]:
         """Model contract and backend decision (for logs and ``/models``)."""
         return {

@@ -72,13 +72,23 @@ def _check(overlap: float, tile_batch: int) -> None:
 def _run_tiles(
     strip: np.ndarray, xs: list[int], fn: Callable[[np.ndarray], np.ndarray],
     tile: tuple[int, int], tile_batch: int,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None, pad_value: float = 0.0,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """``(x, logits [S, th, tw])`` for the tiles of one tile row, ``tile_batch`` per ``fn`` call."""
+    """``(x, logits [S, th, tw])`` for the tiles of one tile row, ``tile_batch`` per ``fn`` call.
+
+    ``strip`` may be narrower or shorter than a tile (a small image): its tiles are prepared,
+    then padded with ``pad_value`` to the tile size.
+    """
     th, tw = tile
     for k in range(0, len(xs), tile_batch):
         chunk = xs[k : k + tile_batch]
         tiles = np.stack([strip[:, :, x : x + tw] for x in chunk])
-        logits = np.asarray(fn(np.ascontiguousarray(tiles, dtype=np.float32)), np.float32)
+        tiles = np.asarray(prepare(tiles) if prepare is not None else tiles, np.float32)
+        if tiles.shape[-2:] != (th, tw):
+            padded = np.full(tiles.shape[:2] + (th, tw), pad_value, np.float32)
+            padded[:, :, : tiles.shape[2], : tiles.shape[3]] = tiles
+            tiles = padded
+        logits = np.asarray(fn(np.ascontiguousarray(tiles)), np.float32)
         if logits.ndim != 4 or logits.shape[-2:] != (th, tw) or len(logits) != len(chunk):
             raise ValueError(
                 f"fn must return [{len(chunk)}, S, {th}, {tw}] logits, got {list(logits.shape)}"
@@ -98,21 +108,30 @@ def stream_sliding_window(
     tile_batch: int = 4,
     pad_value: float = 0.0,
     keep: Callable[[int, int], bool] | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Sliding-window inference streamed top to bottom over an image of ``shape=(H, W)``.
 
     Yields ``(y0, logit_sum [S, k, W], weight_sum [k, W])`` for rows ``y0 .. y0+k`` as soon as
-    no later tile touches them, so only one band of ``tile + step`` rows is ever held.
+    no later tile touches them, so only one band of ``tile`` rows of logits is ever held.
+    The yielded arrays are views into that band, valid until the next step of the generator
+    (the caller may change them in place, e.g. divide ``logit_sum`` by ``weight_sum``).
     Blended logits are ``logit_sum / weight_sum`` where ``weight_sum > 0``; a weight of 0 means
     no tile ran there (``keep(y, x)`` returned False for every tile covering the pixel).
     The tile grid, weights and summation order are those of :func:`sliding_window_inference`
     (which is this generator run over a whole array).
 
     Args:
-        read_rows: ``(y0, y1) -> [C, y1 - y0, W]`` preprocessed float32 rows (``y1 <= H``).
+        read_rows: ``(y0, y1) -> [C, y1 - y0, W]`` rows (``y1 <= H``): preprocessed float32,
+            or raw (e.g. ``uint8``) when ``prepare`` is given.
         fn: tile batch ``[B, C, th, tw]`` -> logits ``[B, S, th, tw]``.
         num_classes: ``S``; needed only when ``keep`` may skip the first tiles.
         keep: ``(y, x) -> bool``: run the tile at ``(y, x)``? (default: every tile).
+        prepare: raw tile batch ``[B, C, th, tw]`` -> float32 model input of the same shape,
+            applied per tile batch, so no preprocessed (float32) copy of a whole row band is
+            ever made: memory in flight is the raw band plus ``tile_batch`` tiles. It must be
+            pixel-wise (normalisation, channel order) for the result to equal preprocessing the
+            whole image first.
     """
     _check(overlap, tile_batch)
     th, tw = _tile_size(tile_size)
@@ -126,12 +145,9 @@ def stream_sliding_window(
     for i, y in enumerate(ys):
         run = [x for x in xs if keep is None or keep(y, x)]
         if run:
-            rows = np.asarray(read_rows(y, min(y + th, h)), np.float32)
-            strip = rows
-            if rows.shape[1:] != (th, pw):  # bottom rows or a narrow image: pad
-                strip = np.full((rows.shape[0], th, pw), pad_value, np.float32)
-                strip[:, : rows.shape[1], : rows.shape[2]] = rows[:, :, :pw]
-            for x, logits in _run_tiles(strip, run, fn, (th, tw), tile_batch):
+            rows = read_rows(y, min(y + th, h))
+            strip = rows if prepare is not None else np.asarray(rows, np.float32)
+            for x, logits in _run_tiles(strip, run, fn, (th, tw), tile_batch, prepare, pad_value):
                 if acc is None:
                     acc = np.zeros((logits.shape[0], th, pw), np.float32)
                 acc[:, :, x : x + tw] += logits * weights
@@ -141,10 +157,10 @@ def stream_sliding_window(
         done = (ys[i + 1] if i + 1 < len(ys) else ph) - y  # rows no later tile touches
         k = max(0, min(done, h - y))
         if k:
-            yield y, acc[:, :k, :w].copy(), norm[:k, :w].copy()
+            yield y, acc[:, :k, :w], norm[:k, :w]
         if done < th:  # shift the unfinished rows up; the band moves down by `done`
-            acc[:, : th - done] = acc[:, done:].copy()
-            norm[: th - done] = norm[done:].copy()
+            acc[:, : th - done] = acc[:, done:]  # numpy copies overlapping slices safely
+            norm[: th - done] = norm[done:]
         acc[:, th - done :] = 0
         norm[th - done :] = 0
 

@@ -93,15 +93,34 @@ class _UnionFind:
             self.parent[rb] = ra
             self.size[ra] += self.size[rb]
 
-    def sizes(self) -> np.ndarray:
-        """Sizes of the merged objects (roots only)."""
+    def roots(self) -> np.ndarray:
+        """The root of every id ``0 .. n-1`` (pointer jumping)."""
         p = self.parent[: self.n].copy()
-        while True:  # pointer jumping: every id to its root
+        while True:
             q = p[p]
             if np.array_equal(q, p):
-                break
+                return p
             p = q
+
+    def sizes(self) -> np.ndarray:
+        """Sizes of the merged objects (roots only)."""
+        p = self.roots()
         return self.size[1 : self.n][p[1:] == np.arange(1, len(p))]
+
+    def retire(self, last: np.ndarray) -> tuple[np.ndarray, _UnionFind, np.ndarray]:
+        """Split off the objects that no longer touch the band's last row (``last``: its
+        global ids): returns their sizes, a fresh union-find holding only the open objects,
+        and ``last`` renumbered into it. Keeps memory bounded by one band, not the slide."""
+        root = self.roots()
+        ids = np.arange(self.n)
+        is_root = (root == ids) & (ids > 0)
+        open_roots = np.unique(root[last[last > 0]])
+        done = is_root.copy()
+        done[open_roots] = False
+        fresh = _UnionFind()
+        fresh.add(self.size[open_roots])
+        renum = np.where(last > 0, np.searchsorted(open_roots, root[last]) + 1, 0)
+        return self.size[: self.n][done], fresh, renum
 
 
 class BandStats:
@@ -116,6 +135,8 @@ class BandStats:
         self.counts = np.zeros(num_classes, np.int64)
         self._uf = {c: _UnionFind() for c in object_classes}
         self._last: dict[int, np.ndarray] = {}  # per class: global ids of the previous last row
+        # per class: sizes of finished objects as a histogram {size: count} (few distinct sizes)
+        self._done: dict[int, dict[int, int]] = {c: {} for c in object_classes}
 
     def feed(self, band: np.ndarray) -> None:
         """Add the next rows (``[k, W]`` integer labels) of the map."""
@@ -135,7 +156,10 @@ class BandStats:
             prev = self._last.get(c)
             if prev is not None:
                 self._merge(uf, prev, ids(lab[0]))
-            self._last[c] = ids(lab[-1])
+            finished, self._uf[c], self._last[c] = uf.retire(ids(lab[-1]))
+            hist = self._done[c]
+            for size, n in zip(*np.unique(finished, return_counts=True)):
+                hist[int(size)] = hist.get(int(size), 0) + int(n)
 
     @staticmethod
     def _merge(uf: _UnionFind, above: np.ndarray, below: np.ndarray) -> None:
@@ -153,11 +177,13 @@ class BandStats:
         ``max size`` of the objects of at least ``min_px`` pixels."""
         out = []
         for c, uf in self._uf.items():
-            sizes = uf.sizes()
-            sizes = np.sort(sizes[sizes >= min_px])[::-1]
-            out.append({"class": class_names[c], "count": int(sizes.size),
-                        "total PC": int(sizes.sum()),
-                        "mean size": round(float(sizes.mean()), 3) if sizes.size else 0.0,
-                        "max size": int(sizes[0]) if sizes.size else 0,
+            hist = dict(self._done[c])
+            for size in uf.sizes().tolist():  # objects still open at the last row
+                hist[int(size)] = hist.get(int(size), 0) + 1
+            kept = {size: n for size, n in hist.items() if size >= min_px}
+            count, total = sum(kept.values()), sum(size * n for size, n in kept.items())
+            out.append({"class": class_names[c], "count": count, "total PC": total,
+                        "mean size": round(total / count, 3) if count else 0.0,
+                        "max size": max(kept) if kept else 0,
                         "min_object_px": int(min_px)})
         return out

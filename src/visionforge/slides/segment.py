@@ -3,10 +3,11 @@
 Each slide is read at the model's training resolution (model.json ``"slide_mpp"``, or
 ``mpp=``) one band of rows at a time; tiles of the model's input size overlap and their logits
 are blended (Gaussian weights, :func:`visionforge.inference.sliding_window.stream_sliding_window`,
-the same grid and arithmetic as ``Predictor.predict_large`` on the whole array). Only one
-band of ``tile + step`` rows of logits is ever in memory; finished label rows go straight into a
-tiled pyramidal TIFF (256² tiles, levels /4 and /16 as SubIFDs) and into streamed statistics
-(pixel counts, connected objects merged across bands). Tiles without tissue (tissue mask from
+the same grid and arithmetic as ``Predictor.predict_large`` on the whole array). In memory:
+one band of ``tile`` rows of logits, that band's raw RGB rows (``uint8``; tiles are
+preprocessed per batch), the tile batch; finished label rows go straight into a tiled pyramidal
+TIFF (256² tiles, levels /4 and /16 as SubIFDs) and into streamed statistics (pixel counts,
+connected objects merged across bands, finished objects retired as a size histogram). Tiles without tissue (tissue mask from
 the thumbnail) are not run and are labelled background; inside tissue tiles the model's own
 prediction (its background class included) is kept.
 
@@ -97,6 +98,8 @@ def _label_rows(pred: Any, reader: Any, downsample: float, shape: tuple[int, int
     h, w = shape
 
     def read_rows(y0: int, y1: int) -> np.ndarray:
+        """Raw RGB rows as a channels-first ``uint8`` view: tiles are preprocessed per batch
+        (``pred.preprocess_tiles``), so no float32 copy of a full-width band exists."""
         box = (0, round(y0 * downsample), round(w * downsample), round((y1 - y0) * downsample))
         rgb = reader.read_at(None, box, downsample=downsample)
         if rgb.shape[:2] != (y1 - y0, w):  # rounding at a non-integer downsample
@@ -104,16 +107,17 @@ def _label_rows(pred: Any, reader: Any, downsample: float, shape: tuple[int, int
             hh, ww = min(rgb.shape[0], y1 - y0), min(rgb.shape[1], w)
             fit[:hh, :ww] = rgb[:hh, :ww]
             rgb = fit
-        return pred.preprocess_rgb(rgb)
+        return rgb[..., :3].transpose(2, 0, 1)
 
     tile = tuple(pred.input_shape[1:])
     for _, total, weight in stream_sliding_window(
         shape, read_rows, pred.dense_logits, tile, num_classes=len(pred.class_names),
-        overlap=s.overlap, tile_batch=s.tile_batch, keep=keep,
+        overlap=s.overlap, tile_batch=s.tile_batch, keep=keep, prepare=pred.preprocess_tiles,
     ):
         covered = weight > 0
-        blended = np.divide(total, weight, out=np.zeros_like(total), where=covered[None])
-        labels = blended.argmax(0).astype(np.uint8)
+        # in place: the band's finished rows are ours until the generator's next step
+        np.divide(total, weight, out=total, where=covered[None])
+        labels = total.argmax(0).astype(np.uint8)
         labels[~covered] = background
         yield labels
 
