@@ -124,6 +124,9 @@ class TaskModule(pl.LightningModule):
         )
         self._loss_sum: torch.Tensor | None = None
         self._loss_count = 0
+        self._bar_shows_loss = True
+        #: inputs are made channels_last before the forward pass (``channels_last=True/auto``)
+        self.channels_last = False
 
     # -- steps --------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> Any:
@@ -140,9 +143,15 @@ class TaskModule(pl.LightningModule):
             )
         return self.criterion(out, b[key])
 
+    def _inputs(self, b: dict[str, Any]) -> Any:
+        x = b["image"]
+        if self.channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         b = unpack_batch(batch)
-        out = self.model(b["image"])
+        out = self.model(self._inputs(b))
         loss = self._loss(out, b)
         # The epoch mean is accumulated here (and saved in checkpoints) rather than by
         # self.log(on_epoch=True), so an epoch interrupted and resumed still reports the
@@ -150,10 +159,15 @@ class TaskModule(pl.LightningModule):
         detached = loss.detach()
         self._loss_sum = detached if self._loss_sum is None else self._loss_sum + detached
         self._loss_count += 1
-        self.log(
-            "train_loss_step", detached, on_step=True, on_epoch=False, prog_bar=True, logger=False
-        )
+        if self._bar_shows_loss:
+            # only a progress bar reads the step loss (loggers get the epoch mean): Lightning's
+            # self.log costs ~1 ms a step, which is the whole Trainer overhead on small models
+            self.log("train_loss_step", detached, on_step=True, on_epoch=False, prog_bar=True,
+                     logger=False)
         return loss
+
+    def on_train_start(self) -> None:
+        self._bar_shows_loss = self.trainer.progress_bar_callback is not None
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_count = None, 0
@@ -194,7 +208,7 @@ class TaskModule(pl.LightningModule):
 
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         b = unpack_batch(batch)
-        out = self.model(b["image"])
+        out = self.model(self._inputs(b))
         loss = self._loss(out, b)
         self.log(
             "val_loss",
@@ -217,7 +231,7 @@ class TaskModule(pl.LightningModule):
             metric.reset()
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        out = self.model(unpack_batch(batch)["image"])
+        out = self.model(self._inputs(unpack_batch(batch)))
         if isinstance(out, Mapping):
             return {k: v.detach().float().cpu() for k, v in out.items()}
         return out.detach().float().cpu()
