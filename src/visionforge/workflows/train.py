@@ -275,12 +275,17 @@ def train_from_config(
             f"framework={cfg.framework!r}: `visionforge train` runs PyTorch models; use "
             "visionforge.interop.model_call(..., framework='tensorflow') for Keras models"
         )
+    auto_batch = cfg.data.batch_size == "auto"
+    if auto_batch:  # the search starts from the data kind's default batch size
+        cfg.data.batch_size = None
     data, run_dir, name, kwargs, created = _prepare(cfg, echo, run_dir)
     with _discard_on_error(run_dir, created):  # a bad model kwarg must not leave a run dir
         set_seed(cfg.seed)  # before building the model, so its initial weights follow the seed
         model = create_model(name, pretrained=cfg.model.pretrained, **kwargs)
         trainer = Trainer(model, **build_trainer_kwargs(cfg, run_dir, data,
                                                         resume_from=resume_from))
+    if auto_batch:
+        cfg.data.batch_size = _find_batch_size(trainer, data, cfg, echo)
     save_config(cfg, run_dir / "config.yaml")
     atomic_write_json(run_dir / "dataset.json", data.summary)
     echo(f"run dir: {run_dir}" + (f" (resuming from {resume_from})" if resume_from else ""))
@@ -317,6 +322,18 @@ def train_from_config(
         _log.error("report generation failed (results are kept in %s): %s", run_dir, exc)
     _track_results(trainer, run_dir, cfg)
     return result
+
+
+def _find_batch_size(trainer: Any, data: Any, cfg: Any, echo: Callable[[str], None]) -> int:
+    """``data.batch_size=auto``: Lightning's batch-size finder from the default size up."""
+    from visionforge.data import loader_kwargs
+    from visionforge.engine.batch_size import find_batch_size
+
+    start = int(cfg.data.batch_size)
+    size = find_batch_size(trainer, data.train, init_val=start,
+                           loader_kwargs=loader_kwargs(num_workers=cfg.data.num_workers))
+    echo(f"data.batch_size=auto: using {size} (largest that trains here, searched from {start})")
+    return size
 
 
 def _track_results(trainer: Any, run_dir: Path, cfg: Any) -> None:
