@@ -11,7 +11,7 @@ import inspect
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,12 +255,14 @@ def train_from_config(
     after_train: Callable[[RunResult, Any, Any], None] | None = None,
     run_dir: Path | None = None,
     resume_from: str | Path | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> RunResult:
     """Run a whole training job described by a validated run config (``DictConfig``).
 
     ``run_dir`` continues an existing run dir instead of creating a new one and
     ``resume_from`` names the checkpoint to resume from (see ``resume=`` of
     ``visionforge train`` and :func:`visionforge.workflows.run_dir.resolve_resume`).
+    ``callbacks`` are extra Lightning callbacks for the fit (a sweep's pruning callback).
     """
     from omegaconf import OmegaConf
 
@@ -284,6 +286,7 @@ def train_from_config(
         model = create_model(name, pretrained=cfg.model.pretrained, **kwargs)
         trainer = Trainer(model, **build_trainer_kwargs(cfg, run_dir, data,
                                                         resume_from=resume_from))
+    trainer.callbacks.extend(callbacks)
     if auto_batch:
         cfg.data.batch_size = _find_batch_size(trainer, data, cfg, echo)
     save_config(cfg, run_dir / "config.yaml")
