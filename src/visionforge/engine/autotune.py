@@ -108,23 +108,31 @@ def _first_tensor(out: Any) -> torch.Tensor:
 
 def _run(model: nn.Module, x: torch.Tensor, loss_fn: Callable[[Any], torch.Tensor],
          precision: str, device: str, steps: int) -> tuple[float, float, torch.Tensor]:
-    """Median seconds per forward+backward, the loss and the logits of the first pass."""
+    """Median seconds per training forward+backward, and the eval-mode loss and logits.
+
+    The numerical comparison is made in eval mode: in train mode dropout masks follow the
+    memory layout, so NCHW and channels_last would differ by design, not by precision.
+    """
+    model.eval()
+    with torch.no_grad(), _autocast(precision, device):
+        out = model(x)
+        ref_loss = float(loss_fn(out).float())
+    ref_out = _first_tensor(out).detach().float()
+    model.train()
     times: list[float] = []
-    first_loss, first_out = float("nan"), torch.empty(0)
     for i in range(steps + 1):  # the first pass warms up (allocator, oneDNN/cuDNN kernels)
         model.zero_grad(set_to_none=True)
         _sync(device)
         start = time.perf_counter()
         with _autocast(precision, device):
-            out = model(x)
-            loss = loss_fn(out)
+            loss = loss_fn(model(x))
         loss.backward()
         _sync(device)
-        if i == 0:
-            first_loss, first_out = float(loss.detach()), _first_tensor(out).detach().float()
-        else:
+        if i:
             times.append(time.perf_counter() - start)
-    return statistics.median(times), first_loss, first_out
+    if not bool(torch.isfinite(loss.detach())):  # training itself must stay finite too
+        ref_loss = float("nan")
+    return statistics.median(times), ref_loss, ref_out
 
 
 def _unsafe(loss: float, out: torch.Tensor, ref_loss: float, ref_out: torch.Tensor) -> str | None:
