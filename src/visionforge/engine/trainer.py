@@ -261,7 +261,9 @@ class Trainer:
         import lightning.pytorch as pl
 
         from visionforge.engine.checkpoint import AtomicCheckpointIO
+        from visionforge.engine.lightning_setup import cache_external_callback_lookup
 
+        cache_external_callback_lookup()
         precision, accelerator, devices = self._precision_and_accelerator()
         checkpoint_io: Any = AtomicCheckpointIO()
         if fit and not self.checkpoint_every_n_steps:
