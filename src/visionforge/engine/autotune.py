@@ -177,8 +177,12 @@ def probe_speed(
     ref: tuple[float, torch.Tensor] | None = None
     with torch.random.fork_rng(devices=rng_devices):
         probe_model = copy.deepcopy(model).to(device).train()
+        start_state = copy.deepcopy(probe_model.state_dict())
         x = x.to(device)
         for precision, channels_last in runs:
+            # every setting starts from the same weights and BatchNorm statistics (the
+            # training passes of the previous setting updated the statistics)
+            probe_model.load_state_dict(start_state)
             fmt = torch.channels_last if channels_last else torch.contiguous_format
             probe_model = probe_model.to(memory_format=fmt)
             label = _label(precision, channels_last)
