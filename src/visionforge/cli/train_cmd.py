@@ -14,6 +14,8 @@ EXAMPLE = """examples:
   visionforge train --config nnConfig.json                           # an nnTraining2 config
   visionforge train resume=true name=digits      # continue the latest run named digits
   visionforge train resume=runs/classification/digits trainer.max_epochs=20
+  visionforge train -m data.root=digits optimizer.lr=1e-4,1e-3 optimizer.name=adam,sgd  # grid
+  visionforge train data.root=digits hpo.trials=20 'optimizer.lr=tag(log,interval(1e-4,1e-1))'
 resume=true|RUN_DIR|FILE.ckpt continues a run in its own run dir from checkpoints/last.ckpt
 (true = the newest run of name= under project_dir); a checkpoint outside a run dir starts a
 new run dir from it.
@@ -35,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="a saved run config (YAML) or an nnTraining2 JSON config")
     parser.add_argument("--resume", nargs="?", const="true", metavar="PATH",
                         help="same as resume=true|PATH")
+    parser.add_argument("-m", "--multirun", action="store_true",
+                        help="sweep: one run per combination of comma lists (a,b), or an Optuna "
+                        "search with hpo.trials=N; results in PROJECT/sweeps/NAME")
     parser.add_argument("--kfold", type=int, default=None,
                         help="nnTraining2 configs: train N folds and write kfold_summary.json")
     parser.set_defaults(func=run)
@@ -152,6 +157,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.config_file and Path(args.config_file).suffix.lower() == ".json":
         return _nntraining2(args)
+
+    if args.multirun or any(o.split("=", 1)[0] == "hpo.trials" for o in args.overrides):
+        from visionforge.workflows.sweep import run_sweep
+
+        run_sweep(args.overrides, config_file=args.config_file)
+        return 0
 
     from visionforge.workflows.summary import print_summary
     from visionforge.workflows.train import train_from_config

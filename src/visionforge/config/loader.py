@@ -222,6 +222,11 @@ def _check_choices(cfg: Any) -> None:
         value = OmegaConf.select(cfg, key)
         if value is not None and str(value) not in choices:
             raise ConfigError(f"invalid value {value!r} for {key}; choose one of: {', '.join(choices)}")
+    batch = OmegaConf.select(cfg, "data.batch_size")
+    if batch is not None and batch != "auto" and (isinstance(batch, bool)
+                                                  or not isinstance(batch, int) or batch < 1):
+        raise ConfigError(f"invalid value {batch!r} for data.batch_size; use a positive integer, "
+                          "auto (the largest that fits, found by a short search) or null")
 
 
 def compose_config(

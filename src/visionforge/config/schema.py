@@ -69,7 +69,7 @@ class DataConfig:
     image_size: int | None = None
     channels: int = 3
     num_classes: int | None = None
-    batch_size: int | None = None
+    batch_size: Any = None  # int, null (the data kind's default) or "auto" (batch-size finder)
     num_workers: int = 0
     splits: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     seed: int = 0

@@ -90,6 +90,13 @@ class TrainSettings:
     strategy: Any = _s("auto", "Lightning strategy (auto, ddp, ...)", "trainer")
     mixed_precision: bool | str = _s(
         False, "true = fp16 on CUDA (bf16 on CPU); or a Lightning precision string", "trainer")
+    precision: str | None = _s(
+        None, "auto = a short probe picks the fastest numerically safe of fp32 / bf16 / fp16 "
+        "autocast on this model and machine; or 32 | bf16 | 16 | a Lightning precision string; "
+        "null = decided by mixed_precision", "trainer", cfg_type=str | None)
+    channels_last: bool | str = _s(
+        False, "NHWC memory layout for 4-D inputs: true | false | auto (the probe decides)",
+        "trainer")
     deterministic: bool = _s(False, "deterministic algorithms (slower)", "trainer",
                              cfg_type=bool)
     compile: bool = _s(False, "torch.compile the model", "trainer", cfg_type=bool)
@@ -178,6 +185,9 @@ class TrainSettings:
             raise ConfigError(f"max_epochs must be >= 1 or None, got {self.max_epochs}")
         if float(self.lr) <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.channels_last not in (True, False, "auto"):
+            raise ConfigError(f"channels_last must be true, false or 'auto', got "
+                              f"{self.channels_last!r}")
         if self.lr_multiplier is not None and float(self.lr_multiplier) <= 0:
             raise ConfigError(f"lr_multiplier must be positive, got {self.lr_multiplier}")
 

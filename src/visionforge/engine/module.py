@@ -124,6 +124,9 @@ class TaskModule(pl.LightningModule):
         )
         self._loss_sum: torch.Tensor | None = None
         self._loss_count = 0
+        self._bar_shows_loss = True
+        #: inputs are made channels_last before the forward pass (``channels_last=True/auto``)
+        self.channels_last = False
 
     # -- steps --------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> Any:
@@ -142,9 +145,15 @@ class TaskModule(pl.LightningModule):
 
         return aux_weighted_loss(self.criterion, out, b[key])  # + 0.4 x an Inception aux head
 
+    def _inputs(self, b: dict[str, Any]) -> Any:
+        x = b["image"]
+        if self.channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         b = unpack_batch(batch)
-        out = self.model(b["image"])
+        out = self.model(self._inputs(b))
         loss = self._loss(out, b)
         # The epoch mean is accumulated here (and saved in checkpoints) rather than by
         # self.log(on_epoch=True), so an epoch interrupted and resumed still reports the
@@ -152,10 +161,20 @@ class TaskModule(pl.LightningModule):
         detached = loss.detach()
         self._loss_sum = detached if self._loss_sum is None else self._loss_sum + detached
         self._loss_count += 1
-        # Per-iteration loss goes to the loggers too (every log_every_n_steps) and the
-        # history keeps every step (HistoryRecorder), as CODAvision's trainer records it.
-        self.log("train_loss_step", detached, on_step=True, on_epoch=False, prog_bar=True)
+        # Lightning's self.log costs ~1 ms a step (its result collection), the whole Trainer
+        # overhead on small models, so it runs only when something reads it: the progress bar,
+        # or the loggers on their every-log_every_n_steps step (the history callback keeps
+        # every iteration's loss, as CODAvision's trainer records it).
+        trainer = self._trainer
+        to_logger = (trainer is not None and bool(trainer.loggers)
+                     and trainer._logger_connector.should_update_logs)
+        if self._bar_shows_loss or to_logger:
+            self.log("train_loss_step", detached, on_step=True, on_epoch=False,
+                     prog_bar=self._bar_shows_loss, logger=to_logger)
         return loss
+
+    def on_train_start(self) -> None:
+        self._bar_shows_loss = self.trainer.progress_bar_callback is not None
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_count = None, 0
@@ -196,7 +215,7 @@ class TaskModule(pl.LightningModule):
 
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         b = unpack_batch(batch)
-        out = self.model(b["image"])
+        out = self.model(self._inputs(b))
         loss = self._loss(out, b)
         self.log(
             "val_loss",
@@ -219,7 +238,7 @@ class TaskModule(pl.LightningModule):
             metric.reset()
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        out = self.model(unpack_batch(batch)["image"])
+        out = self.model(self._inputs(unpack_batch(batch)))
         if isinstance(out, Mapping):
             return {k: v.detach().float().cpu() for k, v in out.items()}
         return out.detach().float().cpu()

@@ -22,6 +22,7 @@ __all__ = [
     "resolve_precision",
     "lightning_accelerator",
     "cpu_supports_bf16",
+    "cpu_native_bf16",
     "PRECISION_ALIASES",
 ]
 
@@ -108,6 +109,19 @@ def cpu_supports_bf16() -> bool:
         return out.dtype == torch.bfloat16 and bool(torch.isfinite(out.float()).all())
     except Exception:
         return False
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), read from the
+    kernel's CPU flags; elsewhere bf16 autocast runs but is emulated and slower than fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh
+                          if line.startswith("flags")), [])
+    except OSError:  # not Linux: no cheap way to tell, so do not assume it
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
 def resolve_precision(

@@ -44,6 +44,24 @@ def _first_sample_batch(loader: Any) -> Any:
         raise DataError("the training data loader is empty") from None
 
 
+def _probe_batch(loader: Any) -> Any:
+    """A batch of the loader's batch size built from its first samples (no RNG, no workers)."""
+    dataset = getattr(loader, "dataset", None)
+    collate = getattr(loader, "collate_fn", None)
+    size = getattr(loader, "batch_size", None) or 1
+    if dataset is not None and collate is not None and hasattr(dataset, "__len__"):
+        try:
+            return collate([dataset[i] for i in range(min(size, len(dataset)))])
+        except (TypeError, IndexError, KeyError, NotImplementedError):
+            pass
+    with torch.random.fork_rng():
+        return next(iter(loader))
+
+
+def _to(value: Any, device: str) -> Any:
+    return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
 def _class_names_of(*sources: Any) -> list[str] | None:
     for src in sources:
         for obj in (src, getattr(src, "dataset", None)):
@@ -93,6 +111,7 @@ class Trainer:
         self.input_size: list[int] | None = None
         self.epochs: int | None = None  # max_epochs, resolved for the task once it is known
         self.pl_trainer: Any = None
+        self.speed_choice: Any = None  # what precision/channels_last=auto chose
         self.class_names: list[str] | None = (
             list(self.settings.class_names) if self.settings.class_names is not None else None
         )
@@ -193,7 +212,43 @@ class Trainer:
         dev = resolve_device(self.device)
         accelerator, dev_ids = lightning_accelerator(dev)
         devices = dev_ids if isinstance(dev_ids, list) else self.devices
-        return resolve_precision(self.mixed_precision, dev), accelerator, devices
+        if self.speed_choice is not None and self.precision == "auto":
+            precision = self.speed_choice.precision
+        elif self.precision not in (None, "auto"):
+            precision = resolve_precision(str(self.precision), dev)
+        else:
+            precision = resolve_precision(self.mixed_precision, dev)
+        return precision, accelerator, devices
+
+    def _autotune(self, module: TaskModule, loader: Any) -> None:
+        """``precision=auto`` / ``channels_last=auto``: probe on one real batch, apply, say it."""
+        from visionforge.engine.autotune import candidate_precisions, probe_speed
+        from visionforge.engine.precision import resolve_device
+
+        s = self.settings
+        if s.precision != "auto" and s.channels_last != "auto":
+            if s.channels_last is True:
+                self.model.to(memory_format=torch.channels_last)
+                module.channels_last = True
+            return
+        dev = resolve_device(self.device)
+        precisions = (candidate_precisions(dev) if s.precision == "auto"
+                      else [self._precision_and_accelerator()[0]])
+        b = unpack_batch(_probe_batch(loader))
+
+        def loss_fn(out: Any) -> torch.Tensor:
+            return module._loss(out, {k: _to(v, dev) for k, v in b.items()})
+
+        self.speed_choice = probe_speed(
+            self.model, b["image"], loss_fn, device=dev,
+            precisions=precisions,
+            layouts=(False, True) if s.channels_last == "auto" else (bool(s.channels_last),),
+        )
+        if self.speed_choice.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+            module.channels_last = True
+        if s.progress is not False:  # asked for by the user: one line says what was chosen
+            print(self.speed_choice.line(), flush=True)
 
     def _show_progress(self) -> bool:
         from visionforge.engine.callbacks.console import progress_enabled
@@ -206,8 +261,18 @@ class Trainer:
         import lightning.pytorch as pl
 
         from visionforge.engine.checkpoint import AtomicCheckpointIO
+        from visionforge.engine.lightning_setup import cache_external_callback_lookup
 
+        cache_external_callback_lookup()
         precision, accelerator, devices = self._precision_and_accelerator()
+        checkpoint_io: Any = AtomicCheckpointIO()
+        if fit and not self.checkpoint_every_n_steps:
+            # epoch checkpoints are written by a background thread from a copy of the state
+            # (Lightning's AsyncCheckpointIO), off the step path; per-step checkpoints ask for
+            # a durable state at that very step, so those stay synchronous
+            from lightning.pytorch.plugins.io import AsyncCheckpointIO
+
+            checkpoint_io = AsyncCheckpointIO(checkpoint_io)
         kwargs: dict[str, Any] = dict(
             accelerator=accelerator,
             devices=devices if fit else 1,
@@ -218,7 +283,7 @@ class Trainer:
             enable_progress_bar=self._show_progress(),
             enable_model_summary=False,
             default_root_dir=str(self.output_dir),
-            plugins=[AtomicCheckpointIO()],
+            plugins=[checkpoint_io],
             num_sanity_val_steps=0,
             enable_checkpointing=fit and self.settings.checkpoint,
             inference_mode=True,
@@ -325,6 +390,7 @@ class Trainer:
             self.class_names = None  # names found on the dataset do not fit this model's head
             module = self._build_module(train_loader)
         self.module = module
+        self._autotune(module, train_loader)
         wrapped_loader = train_loader
         if not self.overfit_batches:
             data_seed = self.seed if self.seed is not None else int(torch.randint(0, 2**31 - 1, ()))

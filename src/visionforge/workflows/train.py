@@ -11,7 +11,7 @@ import inspect
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,12 +265,14 @@ def train_from_config(
     after_train: Callable[[RunResult, Any, Any], None] | None = None,
     run_dir: Path | None = None,
     resume_from: str | Path | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> RunResult:
     """Run a whole training job described by a validated run config (``DictConfig``).
 
     ``run_dir`` continues an existing run dir instead of creating a new one and
     ``resume_from`` names the checkpoint to resume from (see ``resume=`` of
     ``visionforge train`` and :func:`visionforge.workflows.run_dir.resolve_resume`).
+    ``callbacks`` are extra Lightning callbacks for the fit (a sweep's pruning callback).
     """
     from omegaconf import OmegaConf
 
@@ -287,12 +289,18 @@ def train_from_config(
             "nnTraining2 config (--config nnConfig.json) for a TensorFlow run, or pass "
             "framework=pytorch (VISIONFORGE_FRAMEWORK / CODAVISION_FRAMEWORK may have set it)"
         )
+    auto_batch = cfg.data.batch_size == "auto"
+    if auto_batch:  # the search starts from the data kind's default batch size
+        cfg.data.batch_size = None
     data, run_dir, name, kwargs, created = _prepare(cfg, echo, run_dir)
     with _discard_on_error(run_dir, created):  # a bad model kwarg must not leave a run dir
         set_seed(cfg.seed)  # before building the model, so its initial weights follow the seed
         model = create_model(name, pretrained=cfg.model.pretrained, **kwargs)
         trainer = Trainer(model, **build_trainer_kwargs(cfg, run_dir, data,
                                                         resume_from=resume_from))
+    trainer.callbacks.extend(callbacks)
+    if auto_batch:
+        cfg.data.batch_size = _find_batch_size(trainer, data, cfg, echo)
     save_config(cfg, run_dir / "config.yaml")
     atomic_write_json(run_dir / "dataset.json", data.summary)
     echo(f"run dir: {run_dir}" + (f" (resuming from {resume_from})" if resume_from else ""))
@@ -342,6 +350,18 @@ def _write_card(model_dir: Path | None) -> None:
         write_model_card(model_dir)
     except Exception as exc:  # a broken card must not lose the trained model and metrics
         _log.error("model card not written (the model dir %s is complete): %s", model_dir, exc)
+
+
+def _find_batch_size(trainer: Any, data: Any, cfg: Any, echo: Callable[[str], None]) -> int:
+    """``data.batch_size=auto``: Lightning's batch-size finder from the default size up."""
+    from visionforge.data import loader_kwargs
+    from visionforge.engine.batch_size import find_batch_size
+
+    start = int(cfg.data.batch_size)
+    size = find_batch_size(trainer, data.train, init_val=start,
+                           loader_kwargs=loader_kwargs(num_workers=cfg.data.num_workers))
+    echo(f"data.batch_size=auto: using {size} (largest that trains here, searched from {start})")
+    return size
 
 
 def _track_results(trainer: Any, run_dir: Path, cfg: Any) -> None:

@@ -25,7 +25,10 @@ STANDARD = ("nonfinite_guard", "console", "lr_monitor", "early_stopping", "check
 def _nonfinite_guard(settings: Any, ckpt_dir: Path) -> Any:
     from visionforge.engine.callbacks.nan_guard import NonFiniteLossGuard
 
-    return NonFiniteLossGuard()
+    # parameters are scanned every log_every_n_steps steps (and before each checkpoint,
+    # so step checkpoints get their scan): a scan per step is ~2% of a small model's step
+    every = min(int(settings.log_every_n_steps or 1), int(settings.checkpoint_every_n_steps or 10**9))
+    return NonFiniteLossGuard(check_every_n_steps=every)
 
 
 @CALLBACKS.register("console", enabled_by=None)
