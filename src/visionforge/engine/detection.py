@@ -14,14 +14,10 @@ import torch
 from torch import nn
 
 from visionforge.errors import ConfigError
+from visionforge.evaluation.detection import as_image_list, build_map_metric, map_scalars
 
 __all__ = ["training_targets", "detection_losses", "validation_losses", "build_map_metric",
            "map_scalars", "as_image_list"]
-
-
-def as_image_list(images: Any) -> list[torch.Tensor]:
-    """A batch tensor ``[B, C, H, W]`` or a list of ``[C, H, W]`` as a list."""
-    return list(images.unbind(0)) if isinstance(images, torch.Tensor) else list(images)
 
 
 def training_targets(targets: Any) -> list[dict[str, torch.Tensor]]:
@@ -56,22 +52,3 @@ def validation_losses(model: nn.Module, images: Any, targets: Any) -> dict[str, 
         return detection_losses(model, images, targets)
     finally:
         model.train(was)
-
-
-def build_map_metric() -> nn.Module:
-    """torchmetrics ``MeanAveragePrecision`` for xyxy boxes, with per-class AP."""
-    from torchmetrics.detection import MeanAveragePrecision
-
-    return MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True,
-                                backend="pycocotools")
-
-
-def map_scalars(result: dict[str, Any]) -> dict[str, float]:
-    """The scalar entries of a ``MeanAveragePrecision.compute()`` result (``-1`` = undefined)."""
-    out = {}
-    for key in ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_1",
-                "mar_10", "mar_100"):
-        value = result.get(key)
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            out[key] = float(value)
-    return out
