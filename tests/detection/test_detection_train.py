@@ -57,3 +57,16 @@ def test_train_evaluate_predict_on_coins(coins, tmp_path):
     assert set(metrics["per_class_ap"]) <= {"coin"}
     written = ev.save(tmp_path / "eval")
     assert all(p.is_file() for p in written.values())
+
+    from visionforge.cli.main import main
+
+    out = tmp_path / "pred"
+    assert main(["predict", str(tmp_path / "run" / "model"), str(root / "images" / "val"),
+                 f"out={out}", "score=0.0"]) == 0
+    import json
+
+    coco = json.loads((out / "detections.json").read_text())
+    assert coco["images"][0]["file_name"].endswith("coins.png")
+    assert coco["images"][0]["count"] == len(coco["annotations"])
+    assert (out / "detections.csv").read_text().startswith("file,x1,y1,x2,y2,score,label")
+    assert (out / "coins_boxes.png").is_file()

@@ -156,6 +156,8 @@ def export_model(
     names = _resolve_formats(formats, quantize, meta)
     out = Path(out_dir) if out_dir is not None else mdir / "export"
     out.mkdir(parents=True, exist_ok=True)
+    if meta.get("task") == "detection":
+        return _export_detector(model, meta, mdir, out, names, print_table)
     inputs = _smoke_inputs(meta, calibration_data, batch_size)
     ctx = ExportContext(
         model=model,
@@ -171,6 +173,27 @@ def export_model(
         report.results.append(_run_one(name, ctx))
         if name == "onnx" and quantize is not None:
             report.results.extend(_quantized_results(ctx, calibration_data, validation_data))
+    report.save()
+    if print_table:
+        print(report.table())
+    return report
+
+
+def _export_detector(model: Any, meta: dict[str, Any], mdir: Path, out: Path, names: list[str],
+                     print_table: bool) -> ExportReport:
+    """Detection model dirs: ONNX (traced, ORT parity on boxes and scores); others skipped."""
+    from visionforge.export.detection import export_detection_onnx_result, skipped_detection
+
+    report = _report_for(mdir, out, meta)
+    for name in names:
+        if name != "onnx":
+            report.results.append(skipped_detection(name))
+            continue
+        try:
+            report.results.append(export_detection_onnx_result(model, meta, out))
+        except Exception as exc:  # reported, as for the other formats
+            report.results.append(ExportResult("onnx", status="failed",
+                                               reason=f"{type(exc).__name__}: {exc}"[:300]))
     report.save()
     if print_table:
         print(report.table())
