@@ -42,6 +42,9 @@ class BoxPredictor:
         self.device = device
         self.class_names = list(self.meta.get("class_names") or [])
         self.score_threshold = float(score_threshold)
+        self.task = "detection"
+        self.backend = "torch"  # ONNX artifacts are traced at one size: served from PyTorch
+        self.input_shape = tuple(self.meta.get("input_size") or (3, 0, 0))
 
     @torch.no_grad()
     def predict(self, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:

@@ -100,13 +100,24 @@ class NoResizeTransform(GeneralizedRCNNTransform):
     torchvision's ``_skip_resize`` only applies in training mode.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_side: int = 0) -> None:
         super().__init__(min_size=1, max_size=1, image_mean=list(IMAGENET_MEAN),
                          image_std=list(IMAGENET_STD), size_divisible=32)
+        #: batches are zero-padded to at least this side, so the coarsest pyramid map has
+        #: 2 x 2 cells (GroupNorm in the heads fails on a single image with a 1 x 1 map)
+        self.min_side = int(min_side)
 
     def resize(self, image: torch.Tensor, target: dict[str, torch.Tensor] | None = None
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
         return image, target
+
+    def batch_images(self, images: list[torch.Tensor], size_divisible: int = 32) -> torch.Tensor:
+        batched = super().batch_images(images, size_divisible)
+        h, w = batched.shape[-2:]
+        pad_h, pad_w = max(self.min_side - int(h), 0), max(self.min_side - int(w), 0)
+        if pad_h or pad_w:  # right/bottom padding: boxes keep their coordinates
+            batched = torch.nn.functional.pad(batched, (0, pad_w, 0, pad_h))
+        return batched
 
 
 def _backbone(
@@ -124,8 +135,8 @@ def _backbone(
     return PyramidBackbone(encoder, chosen, fpn_channels, extra)
 
 
-def _finish(model: nn.Module, num_classes: int) -> nn.Module:
-    model.transform = NoResizeTransform()
+def _finish(model: nn.Module, num_classes: int, backbone: PyramidBackbone) -> nn.Module:
+    model.transform = NoResizeTransform(min_side=2 * max(backbone.strides))
     model.num_classes = int(num_classes)  # object classes, background excluded
     return model
 
@@ -176,7 +187,7 @@ def fcos(
     head = FCOSHead(fpn_channels, 1, num_classes + 1, num_convs=head_convs)
     model = FCOS(bb, num_classes + 1, anchor_generator=anchors, head=head,
                  **_detector_kwargs(score_thresh, nms_thresh, detections_per_img))
-    return _finish(model, num_classes)
+    return _finish(model, num_classes, bb)
 
 
 @register_model(
@@ -212,7 +223,7 @@ def retinanet(
     head = RetinaNetHead(fpn_channels, anchors.num_anchors_per_location()[0], num_classes + 1)
     model = RetinaNet(bb, num_classes + 1, anchor_generator=anchors, head=head,
                       **_detector_kwargs(score_thresh, nms_thresh, detections_per_img))
-    return _finish(model, num_classes)
+    return _finish(model, num_classes, bb)
 
 
 @register_model(
@@ -258,7 +269,7 @@ def faster_rcnn(
         box_predictor=FastRCNNPredictor(representation_size, num_classes + 1), min_size=1, max_size=1, box_score_thresh=kw["score_thresh"],
         box_nms_thresh=kw["nms_thresh"], box_detections_per_img=kw["detections_per_img"],
     )
-    return _finish(model, num_classes)
+    return _finish(model, num_classes, bb)
 
 
 @register_model(
