@@ -38,8 +38,12 @@ def build_map_metric() -> nn.Module:
     """torchmetrics ``MeanAveragePrecision`` for xyxy boxes, with per-class AP."""
     from torchmetrics.detection import MeanAveragePrecision
 
-    return MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True,
-                                backend="pycocotools")
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True,
+                                  backend="pycocotools")
+    # COCO scores the 100 best detections per image; more (dense objects, low score
+    # thresholds) are expected here, so torchmetrics' warning about them is noise
+    metric.warn_on_many_detections = False
+    return metric
 
 
 def map_scalars(result: dict[str, Any]) -> dict[str, float]:
@@ -226,6 +230,7 @@ def plot_pr_curves(preds: list[dict], targets: list[dict], class_names: Sequence
 
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", extended_summary=True,
                                   backend="pycocotools")
+    metric.warn_on_many_detections = False
     metric.update(preds, targets)
     res = metric.compute()
     prec = res["precision"]  # [iou T, recall R, class K, area A, max dets M]
