@@ -112,6 +112,8 @@ def test_image_model_runs_at_standard_size(name):
         kwargs["img_size"] = STANDARD_SIZE
     out = _forward_once(create_model(name, **kwargs), in_chans=meta["test_input"][0])
     maps = out.values() if isinstance(out, dict) else out if isinstance(out, list) else [out]
+    if meta["task"] == "detection":  # a list of {"boxes", "scores", "labels"} per image
+        maps = [v.float() for d in out for v in d.values()]
     for value in maps:
         assert torch.isfinite(value).all()
     if meta["task"] == "segmentation":

@@ -54,3 +54,20 @@ def ui_world(tmp_path_factory, classifier_dir):
     _make_run(project / "classification" / "exp2", [1.1, 0.8, 0.7, 0.65, 0.6], 0.74)
     return {"models": [f"digits={classifier_dir}", f"ihc={seg}"], "seg_dir": seg,
             "slides_dir": root / "segmented", "project_dir": project, "slide": slide.slide}
+
+
+@pytest.fixture(scope="session")
+def detector_dir(tmp_path_factory):
+    """A tiny untrained detection model dir (score threshold 0: it always returns boxes)."""
+    import torch
+
+    from visionforge.models import create_model, save_model_dir
+
+    torch.manual_seed(0)
+    model = create_model("fcos", backbone="resnet18", num_classes=2, fpn_channels=32,
+                         head_convs=1, levels=[0, 1, 2], score_thresh=0.0,
+                         detections_per_img=20)
+    out = tmp_path_factory.mktemp("detector") / "cells"
+    save_model_dir(model, out, task="detection", class_names=["cell", "debris"],
+                   input_size=[3, 64, 64])
+    return out

@@ -35,9 +35,9 @@ schemathesis.openapi.media_type("image/tiff", _image_bytes("TIFF"))
 
 
 @pytest.fixture(scope="module")
-def api_schema(classifier_dir, seg_dir):
+def api_schema(classifier_dir, seg_dir, detector_dir):
     app = create_app(
-        {"digits": classifier_dir, "tissue": seg_dir},
+        {"digits": classifier_dir, "tissue": seg_dir, "cells": detector_dir},
         backend="torch",
         max_upload_bytes=100_000,
         max_pixels=250_000,
@@ -50,7 +50,8 @@ def test_openapi_no_server_errors(api_schema):
     # operation's strategy is driven by Hypothesis directly (same checks as call_and_validate).
     operations = [r.ok() for r in api_schema.get_all_operations()]
     labels = {op.label for op in operations}
-    assert {"POST /predict", "POST /predict/batch", "POST /segment", "GET /models"} <= labels
+    assert {"POST /predict", "POST /predict/batch", "POST /segment", "POST /detect",
+            "GET /models"} <= labels
     for op in operations:
 
         @given(case=op.as_strategy())

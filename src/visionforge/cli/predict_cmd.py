@@ -19,10 +19,12 @@ probability); segmentation writes <stem>_labels.png (class index per pixel) and
 <stem>_overlay.png, plus class_fractions.csv. Segmentation inputs of another size than
 the model's training size are never resized: they go through sliding-window inference
 at training resolution (the command says so).
-keys: out, backend (auto|torch|onnxruntime|openvino), batch, tta (true|false)
+Detection writes detections.json (COCO results + images + categories), detections.csv
+and <stem>_boxes.png (boxes with score >= score, default 0.5).
+keys: out, backend (auto|torch|onnxruntime|openvino), batch, tta (true|false), score (detection)
 """
 
-KEYS = ("out", "backend", "batch", "tta")
+KEYS = ("out", "backend", "batch", "tta", "score")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -145,6 +147,18 @@ def _segment(pred: Any, files: list[Path], out: Path, tta: bool) -> None:
         print(f"  {n:<20} {100 * c / max(1, total.sum()):.2f}% of pixels")
 
 
+def _detect(model_dir: str, files: list[Path], out: Path, opts: dict[str, str]) -> int:
+    from visionforge.inference.detection import BoxPredictor, write_detections
+
+    pred = BoxPredictor(model_dir, score_threshold=float(opts.get("score", 0.5)))
+    results = pred.predict_files(files, batch_size=int(opts.get("batch", 4)))
+    write_detections(pred, results, out)
+    total = sum(len(d["scores"]) for _, _, d in results)
+    print(f"{len(files)} images -> {total} boxes (score >= {pred.score_threshold}) in "
+          f"{out}/detections.json, detections.csv and *_boxes.png")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Predict with ``args.model_dir`` on the files/folders/globs of ``args.inputs``."""
     from visionforge.cli.options import parse_options
@@ -157,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
     files = expand_inputs(files_args)
     out = Path(opts.get("out", "predictions"))
     out.mkdir(parents=True, exist_ok=True)
+    from visionforge.models import read_model_meta
+
+    if read_model_meta(args.model_dir).get("task") == "detection":
+        return _detect(args.model_dir, files, out, opts)
     pred = Predictor(
         args.model_dir, backend=opts.get("backend", "auto"), batch_size=int(opts.get("batch", 8))
     )

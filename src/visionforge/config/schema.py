@@ -26,7 +26,7 @@ __all__ = [
     "TASKS",
 ]
 
-TASKS = ("auto", "classification", "segmentation", "signal", "multitask")
+TASKS = ("auto", "classification", "segmentation", "signal", "multitask", "detection")
 
 
 @dataclass

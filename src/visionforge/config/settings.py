@@ -33,11 +33,12 @@ __all__ = [
 #: Config sections generated from :class:`TrainSettings` (``trainer.max_epochs=...`` etc.).
 SECTIONS = ("trainer", "optimizer", "scheduler", "loss", "callbacks")
 #: ``max_epochs=None`` means this many epochs for the task (what ``visionforge train`` prints).
-TASK_MAX_EPOCHS = {"classification": 10, "segmentation": 20, "multitask": 20, "signal": 30}
+TASK_MAX_EPOCHS = {"classification": 10, "segmentation": 20, "multitask": 20, "signal": 30,
+                   "detection": 30}
 #: The scheduler of ``scheduler="auto"`` when the model's registration prefers none.
 FALLBACK_SCHEDULER = "onecycle"
 _MAX_METRICS = ("acc", "f1", "iou", "dice", "auc", "precision", "recall", "kappa", "map")
-_TASKS = ("classification", "segmentation", "signal", "multitask")
+_TASKS = ("classification", "segmentation", "signal", "multitask", "detection")
 
 
 def default_mode(monitor: str) -> str:

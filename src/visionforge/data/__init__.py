@@ -20,6 +20,8 @@ from visionforge.data.datamodules import (
     SignalDataModule,
     loader_kwargs,
 )
+from visionforge.data.detection import DetectionDataset, detection_collate
+from visionforge.data.detection_datamodule import DetectionDataModule
 from visionforge.data.images import (
     IMAGE_EXTENSIONS,
     decode_image,
@@ -67,6 +69,9 @@ from visionforge.data.transforms import (
 )
 
 __all__ = [
+    "DetectionDataset",
+    "DetectionDataModule",
+    "detection_collate",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "IMAGE_EXTENSIONS",

@@ -211,6 +211,15 @@ def check_dataset(
     splits = [s for s in SPLIT_NAMES if (root / s).is_dir()]
     if manifest is None and (root / DEFAULT_MANIFEST).is_file() and not splits:
         manifest = root / DEFAULT_MANIFEST
+    from visionforge.data.detection import detection_format
+
+    if manifest is None and detection_format(root) is not None:
+        report = detection_check(root)
+        if write:
+            target = Path(out) if out is not None else root / REPORT_NAME
+            report["report_path"] = str(target)
+            atomic_write_json(target, report)
+        return report
     if manifest is not None:
         layout = "manifest"
         c.manifest(Path(manifest))
@@ -236,6 +245,40 @@ def check_dataset(
     return report
 
 
+def detection_check(root: Path) -> dict[str, Any]:
+    """The report of a detection root: per split boxes per image, box and image sizes,
+    class counts, images without boxes, clipped and dropped boxes (or the reading error)."""
+    from visionforge.data.detection import box_statistics, detection_format, read_detection_splits
+
+    layout = f"detection_{detection_format(root)}"
+    report: dict[str, Any] = {"path": str(root), "layout": layout, "counts": {}, "boxes": {},
+                              "image_stats": {"num_images": 0}, "corrupt": [], "duplicates": [],
+                              "leakage": [], "warnings": [], "errors": []}
+    try:
+        splits, _ = read_detection_splits(root, ratios=(1.0, 0.0, 0.0))
+    except DataError as exc:
+        report["errors"].append(str(exc))
+        splits = {}
+    sizes = []
+    for split, index in splits.items():
+        stats = box_statistics(index)
+        report["boxes"][split] = stats
+        report["counts"][split] = stats["class_counts"]
+        sizes += [(r.height, r.width) for r in index.records]
+        for d in index.report.get("dropped_zero_area", [])[:20]:
+            report["warnings"].append(f"zero-area box dropped: {d['file']} {d['box']}")
+        if stats["clipped_boxes"]:
+            report["warnings"].append(f"{split}: {stats['clipped_boxes']} box(es) clipped to "
+                                      "their image")
+    if sizes:
+        h, w = np.array(sizes).T
+        report["image_stats"] = {"num_images": len(sizes), "channels": [3], "dtypes": ["uint8"],
+                                 "height": {"min": int(h.min()), "max": int(h.max())},
+                                 "width": {"min": int(w.min()), "max": int(w.max())}}
+    report["ok"] = not report["errors"]
+    return report
+
+
 def format_report(report: dict[str, Any]) -> str:
     """A short human-readable summary of a :func:`check_dataset` report."""
     lines = [f"dataset: {report['path']} ({report['layout']})"]
@@ -248,6 +291,12 @@ def format_report(report: dict[str, Any]) -> str:
             f"  images: {st['num_images']}, size {st['height']['min']}-{st['height']['max']} x "
             f"{st['width']['min']}-{st['width']['max']}, channels {st['channels']}, dtypes {st['dtypes']}"
         )
+    for split, b in report.get("boxes", {}).items():
+        per = b["boxes_per_image"]
+        lines.append(f"  {split} boxes: {b['boxes']} in {b['images']} images "
+                     f"({per.get('mean', 0):.1f} per image, max {per.get('max', 0):.0f}; "
+                     f"{b['images_without_boxes']} without boxes), median box "
+                     f"{b['box_width'].get('median', 0):.0f} x {b['box_height'].get('median', 0):.0f} px")
     if report.get("mask_histogram"):
         lines.append(f"  mask class pixels: {report['mask_histogram']}")
     lines.append(

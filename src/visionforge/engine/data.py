@@ -41,7 +41,7 @@ def unpack_batch(batch: Any) -> dict[str, Any]:
                 "(plus 'label' and/or 'mask')"
             )
         out: dict[str, Any] = {"image": x, "rest": []}
-        for key in ("label", "mask"):
+        for key in ("label", "mask", "targets"):  # targets: detection boxes, one dict per image
             if batch.get(key) is not None:
                 out[key] = batch[key]
         if "label" not in out and batch.get("y") is not None:

@@ -24,7 +24,7 @@ __all__ = ["TaskModule", "TASKS", "build_metrics"]
 
 _log = logging.getLogger(__name__)
 
-TASKS = ("classification", "segmentation", "multitask", "signal")
+TASKS = ("classification", "segmentation", "multitask", "signal", "detection")
 
 
 def build_metrics(task: str, num_classes: int, seg_classes: int | None = None) -> nn.ModuleDict:
@@ -51,6 +51,10 @@ def build_metrics(task: str, num_classes: int, seg_classes: int | None = None) -
 
     if task in ("classification", "signal"):
         return nn.ModuleDict(cls(num_classes))
+    if task == "detection":
+        from visionforge.engine.detection import build_map_metric
+
+        return nn.ModuleDict({"map": build_map_metric()})
     if task == "segmentation":
         return nn.ModuleDict(seg(num_classes))
     if task == "multitask":
@@ -105,9 +109,17 @@ class TaskModule(pl.LightningModule):
 
         self.model = model
         self.task = task
-        self.criterion = build_loss(
-            criterion, task, class_weights=class_weights, label_smoothing=label_smoothing
-        )
+        if task == "detection":
+            if criterion is not None:
+                raise ConfigError(
+                    f"criterion={criterion!r}: a detector computes its own losses (torchvision's "
+                    "focal/GIoU/centerness or RPN + RoI losses); leave loss.name unset"
+                )
+            self.criterion = None
+        else:
+            self.criterion = build_loss(
+                criterion, task, class_weights=class_weights, label_smoothing=label_smoothing
+            )
         self.optimizer_spec = optimizer
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
@@ -151,10 +163,19 @@ class TaskModule(pl.LightningModule):
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def _detection_loss(self, b: dict[str, Any], validation: bool) -> torch.Tensor:
+        from visionforge.engine.detection import detection_losses, validation_losses
+
+        fn = validation_losses if validation else detection_losses
+        losses = fn(self.model, b["image"], b.get("targets"))
+        return torch.stack([v.float() for v in losses.values()]).sum()
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         b = unpack_batch(batch)
-        out = self.model(self._inputs(b))
-        loss = self._loss(out, b)
+        if self.task == "detection":  # the detector computes its own losses
+            loss = self._detection_loss(b, validation=False)
+        else:
+            loss = self._loss(self.model(self._inputs(b)), b)
         # The epoch mean is accumulated here (and saved in checkpoints) rather than by
         # self.log(on_epoch=True), so an epoch interrupted and resumed still reports the
         # mean over all of its batches.
@@ -194,7 +215,7 @@ class TaskModule(pl.LightningModule):
             self.log("train_loss", value, on_step=False, on_epoch=True, prog_bar=True)
 
     def _update_metrics(self, out: Any, b: dict[str, Any]) -> None:
-        if self.metrics is None:
+        if self.metrics is None or self.task == "detection":
             return
         if self.task == "multitask":
             pairs = [
@@ -213,10 +234,24 @@ class TaskModule(pl.LightningModule):
                 if name.startswith(prefix):
                     metric.update(preds, target)
 
+    def _detection_validation(self, b: dict[str, Any]) -> torch.Tensor:
+        from visionforge.engine.detection import as_image_list
+
+        loss = self._detection_loss(b, validation=True)
+        if self.metrics is not None:
+            preds = self.model(as_image_list(b["image"]))
+            keys = ("boxes", "labels", "iscrowd")
+            target = [{k: t[k] for k in keys if k in t} for t in b["targets"]]
+            self.metrics["map"].update(preds, target)
+        return loss
+
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         b = unpack_batch(batch)
-        out = self.model(self._inputs(b))
-        loss = self._loss(out, b)
+        if self.task == "detection":
+            loss, out = self._detection_validation(b), None
+        else:
+            out = self.model(self._inputs(b))
+            loss = self._loss(out, b)
         self.log(
             "val_loss",
             loss,
@@ -233,12 +268,20 @@ class TaskModule(pl.LightningModule):
         if self.metrics is None:
             return
         for name, metric in self.metrics.items():
-            if metric.update_count:
+            if metric.update_count and self.task == "detection":
+                from visionforge.engine.detection import map_scalars
+
+                for key, value in map_scalars(metric.compute()).items():
+                    self.log(f"val_{key}", value, prog_bar=key == "map_50")
+            elif metric.update_count:
                 self.log(f"val_{name}", metric.compute(), prog_bar=name in ("accuracy", "mean_iou"))
             metric.reset()
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        out = self.model(self._inputs(unpack_batch(batch)))
+        b = unpack_batch(batch)
+        if self.task == "detection":  # one {"boxes", "scores", "labels"} dict per image
+            return [{k: v.detach().cpu() for k, v in d.items()} for d in self.model(b["image"])]
+        out = self.model(self._inputs(b))
         if isinstance(out, Mapping):
             return {k: v.detach().float().cpu() for k, v in out.items()}
         return out.detach().float().cpu()

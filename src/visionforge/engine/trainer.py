@@ -132,6 +132,11 @@ class Trainer:
     def _infer(self, loader: Any) -> tuple[str, int | None, int | None]:
         batch = unpack_batch(_first_sample_batch(loader))
         x = batch["image"]
+        if (self.settings.task or self._registry_task()) == "detection" or "targets" in batch:
+            # a detector's output is a list of box dicts; its class count is an attribute
+            first = x[0] if isinstance(x, list | tuple) else x[0]
+            self.input_size = list(first.shape)
+            return "detection", getattr(self.model, "num_classes", None), None
         if not isinstance(x, torch.Tensor):
             raise DataError(f"batch inputs must be tensors, got {type(x).__name__}")
         self.input_size = list(x.shape[1:])
@@ -530,6 +535,8 @@ class Trainer:
         parts = trainer.predict(module, loader) or []
         if not parts:
             return torch.empty(0)
+        if isinstance(parts[0], list):  # detection: one dict per image
+            return [d for p in parts for d in p]
         if isinstance(parts[0], Mapping):
             return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return torch.cat(parts)

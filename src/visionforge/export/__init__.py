@@ -172,6 +172,8 @@ def export_model(
     names = _resolve_formats(formats, quantize, meta)
     out = Path(out_dir) if out_dir is not None else mdir / "export"
     out.mkdir(parents=True, exist_ok=True)
+    if meta.get("task") == "detection":
+        return _export_detector(model, meta, mdir, out, names, print_table)
     inputs = _smoke_inputs(meta, calibration_data, batch_size)
     ctx = ExportContext(
         model=model,
@@ -189,6 +191,27 @@ def export_model(
             int8 = _quantized_results(ctx, calibration_data, validation_data)
             report.results.extend(int8)
             _record_int8(mdir, meta, int8)
+    report.save()
+    if print_table:
+        print(report.table())
+    return report
+
+
+def _export_detector(model: Any, meta: dict[str, Any], mdir: Path, out: Path, names: list[str],
+                     print_table: bool) -> ExportReport:
+    """Detection model dirs: ONNX (traced, ORT parity on boxes and scores); others skipped."""
+    from visionforge.export.detection import export_detection_onnx_result, skipped_detection
+
+    report = _report_for(mdir, out, meta)
+    for name in names:
+        if name != "onnx":
+            report.results.append(skipped_detection(name))
+            continue
+        try:
+            report.results.append(export_detection_onnx_result(model, meta, out))
+        except Exception as exc:  # reported, as for the other formats
+            report.results.append(ExportResult("onnx", status="failed",
+                                               reason=f"{type(exc).__name__}: {exc}"[:300]))
     report.save()
     if print_table:
         print(report.table())

@@ -27,7 +27,7 @@ __all__ = [
     "SPEC_ATTR",
 ]
 
-TASKS = ("classification", "segmentation", "multitask", "signal", "backbone")
+TASKS = ("classification", "segmentation", "multitask", "signal", "backbone", "detection")
 
 
 def register_model(

@@ -168,6 +168,8 @@ def _check_output(
                 or _check_logits(out.aux_logits, batch, num_classes, "aux_logits"))
     if task in ("classification", "signal"):
         return _check_logits(out, batch, num_classes, "logits")
+    if task == "detection":
+        return _check_detection(out)
     if task == "segmentation":
         return _check_masks(out, batch, x.shape[-2:], num_classes, "logits")
     if task == "multitask":
@@ -329,7 +331,11 @@ class _Checks:
     def forward(self) -> str:
         self.model.train()
         self.model.zero_grad(set_to_none=True)
-        out = self.model(self.x)
+        if (self.result.task or model_task(self.model)) == "detection":
+            # a detector trains on (images, targets) and returns its loss dict
+            out = self.model(self.x, _random_targets(self.x))
+        else:
+            out = self.model(self.x)
         tensors = _tensors(out)
         if not tensors:
             raise _CheckFailed(f"output holds no tensor ({type(out).__name__})")
@@ -412,6 +418,21 @@ class _Checks:
             raise _CheckFailed("no leaf layer holds parameters")
         top = ", ".join(f"{k}={v}" for k, v in list(inventory.items())[:4])
         return f"{sum(inventory.values())} layers ({top})"
+
+
+def _random_targets(x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    """One box of label 1 per image, inside the image (targets for a detector's train step)."""
+    h, w = x.shape[-2:]
+    box = torch.tensor([[w * 0.2, h * 0.25, w * 0.6, h * 0.7]], device=x.device)
+    ones = torch.ones(1, dtype=torch.int64, device=x.device)
+    return [{"boxes": box.clone(), "labels": ones.clone()} for _ in range(len(x))]
+
+
+def _check_detection(out: Any) -> str | None:
+    if not isinstance(out, Mapping) or not out:
+        return f"a detector in train mode returns a loss dict, got {type(out).__name__}"
+    bad = [k for k, v in out.items() if not isinstance(v, torch.Tensor) or v.ndim != 0]
+    return f"loss entries {bad} are not scalar tensors" if bad else None
 
 
 class _CheckFailed(Exception):

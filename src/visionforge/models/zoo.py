@@ -11,6 +11,7 @@ BUILTIN_MODEL_MODULES = (
     "visionforge.models.segmentation",
     "visionforge.models.multitask",
     "visionforge.models.signal",
+    "visionforge.models.detection",
 )
 
 for _module in BUILTIN_MODEL_MODULES:

@@ -24,6 +24,7 @@ from visionforge.serve.handlers import Handlers, describe_model
 from visionforge.serve.registry import ModelStore, ServedModel, discover
 from visionforge.serve.schemas import (
     BatchPrediction,
+    Detections,
     ErrorBody,
     Health,
     ModelInfo,
@@ -122,6 +123,9 @@ FileArg = Annotated[UploadFile, File(description="an image file (PNG, JPEG, TIFF
 FilesArg = Annotated[list[UploadFile], File(description="image files")]
 ModelQ = Annotated[str | None, Query(description="model name (default: the only one)")]
 VersionQ = Annotated[str | None, Query(description="model version (default: latest)")]
+ScoreQ = Annotated[
+    float, Query(ge=0.0, le=1.0, description="lowest detection score returned (0-1)")
+]
 FormatQ = Annotated[
     str, Query(pattern="^(png|json)$", description="png label map or json fractions")
 ]
@@ -140,10 +144,17 @@ def _load_store(
 ) -> ModelStore:
     """A :class:`Predictor` for every model dir and version (each reads its model.json contract)."""
     from visionforge.inference import Predictor
+    from visionforge.models import read_model_meta
 
     store = ModelStore()
     for name, version, path in discover(model_dirs):
-        pred = Predictor(path, backend=backend, device=device, batch_size=batch_size)
+        if read_model_meta(path).get("task") == "detection":  # boxes: the detector's own API
+            from visionforge.inference.detection import BoxPredictor
+
+            pred: Any = BoxPredictor(path, score_threshold=0.0,
+                                     device="cpu" if device == "auto" else device)
+        else:
+            pred = Predictor(path, backend=backend, device=device, batch_size=batch_size)
         store.add(ServedModel(name, version, path, pred.meta, pred))
     return store
 
@@ -237,14 +248,20 @@ def _add_predict_routes(
         ) -> Response:
             return await handlers.segment(m, file, format)
 
+        async def detect(
+            file: FileArg, score: ScoreQ = 0.5, m: ServedModel = model_dep
+        ) -> Detections:
+            return await handlers.detect(m, file, score)
+
         # Fields that do not apply to the task (a classifier's height/width) are left out.
         lean = {"response_model_exclude_none": True, "responses": INPUT_ERRORS}
         routes = (
             ("predict", predict, {"response_model": Prediction, **lean}),
             ("predict/batch", predict_batch, {"response_model": BatchPrediction, **lean}),
             ("segment", segment, {"response_class": Response, "responses": SEGMENT_RESPONSES}),
+            ("detect", detect, {"response_model": Detections, "responses": INPUT_ERRORS}),
         )
-        bodies = {"predict": "file", "predict/batch": "files", "segment": "file"}
+        bodies = {"predict": "file", "predict/batch": "files", "segment": "file", "detect": "file"}
         for path, endpoint, kwargs in routes:
             op = path.replace("/", "_")
             app.add_api_route(

@@ -19,7 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from visionforge.models.contract import contract_from_meta
 from visionforge.serve.images import decode_image
 from visionforge.serve.registry import ModelStore, ServedModel
-from visionforge.serve.schemas import BatchPrediction, ModelInfo, Prediction, Segmentation
+from visionforge.serve.schemas import (
+    BatchPrediction,
+    Box,
+    Detections,
+    ModelInfo,
+    Prediction,
+    Segmentation,
+)
 
 __all__ = ["Handlers", "describe_model"]
 
@@ -121,6 +128,8 @@ class Handlers:
         return decode_image(data, file.filename, self.max_pixels)
 
     async def _predict(self, m: ServedModel, imgs: list[np.ndarray]) -> Any:
+        if m.predictor.task == "detection":  # 409: valid request, boxes come from /detect
+            raise HTTPException(409, f"model {m.name!r} is a detection model; use /detect")
         if self.batchers is not None:
             return await self.batchers.predict(m, imgs)
         return await run_in_threadpool(m.predictor.predict, imgs, layout="NHWC")
@@ -159,3 +168,33 @@ class Handlers:
             class_fractions=_fractions(labels, names),
         )
         return JSONResponse(body.model_dump())
+
+    async def detect(self, m: ServedModel, file: UploadFile, score: float) -> Detections:
+        """Boxes of one uploaded image (409 for a model that is not a detector)."""
+        if m.predictor.task != "detection":
+            raise HTTPException(409, f"model {m.name!r} is a {m.predictor.task} model; use "
+                                "/predict" + (" or /segment" if m.predictor.task != "classification"
+                                              else ""))
+        img = await self.read_upload(file)
+        det = await run_in_threadpool(_detect, m, img, score)
+        boxes = [Box(x1=b[0], y1=b[1], x2=b[2], y2=b[3], score=s, label=lab,
+                     class_name=m.predictor.label_name(lab))
+                 for b, s, lab in zip(det["boxes"].tolist(), det["scores"].tolist(),
+                                      det["labels"].tolist())]
+        return Detections(model=m.name, version=m.version, filename=file.filename,
+                          height=int(img.shape[0]), width=int(img.shape[1]),
+                          score_threshold=score, count=len(boxes), boxes=boxes)
+
+
+def _detect(m: ServedModel, img: np.ndarray, score: float) -> dict[str, Any]:
+    """Run the detector on an ``HxW(xC)`` upload: RGB in [0, 1] as the model's contract says."""
+    import torch
+
+    arr = img if img.ndim == 3 else img[..., None]
+    arr = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[..., :3]
+    scale = 255.0 if arr.dtype == np.uint8 else float(np.iinfo(arr.dtype).max) if np.issubdtype(
+        arr.dtype, np.integer) else 1.0
+    x = torch.from_numpy(np.ascontiguousarray(arr).astype(np.float32) / scale).permute(2, 0, 1)
+    det = m.predictor.predict([x])[0]
+    keep = det["scores"] >= score
+    return {k: v[keep] for k, v in det.items()}

@@ -78,3 +78,26 @@ class Segmentation(BaseModel):
     width: int
     class_names: list[str]
     class_fractions: dict[str, float]
+
+
+class Box(BaseModel):
+    """One detection: ``xyxy`` pixel box of the uploaded image, score, label and class name."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    label: int
+    class_name: str
+
+
+class Detections(BaseModel):
+    model: str
+    version: str
+    filename: str | None = None
+    height: int
+    width: int
+    score_threshold: float
+    count: int
+    boxes: list[Box]

@@ -169,4 +169,30 @@ def run_demo(
         echo(f"overlay: {result.run_dir / 'plots' / 'full_image_prediction.png'}")
         out["segmentation"] = {"run_dir": str(result.run_dir), "heldout_full_image": held,
                                "metrics": result.metrics}
+    if "detection" in jobs:
+        out["detection"] = _detection_job(project, common, epochs.get("detection", 40), echo)
     return out
+
+
+def _detection_job(project: Path, common: list[str], epochs: int,
+                   echo: Callable[[str], None]) -> dict[str, Any]:
+    """Nuclei detection on ihc.png: train tiles left, test tiles right (visionforge.data.nuclei)."""
+    from visionforge.config.loader import compose_config
+    from visionforge.data.nuclei import build_ihc_nuclei
+    from visionforge.workflows.summary import print_summary
+    from visionforge.workflows.train import train_from_config
+
+    echo("== detection: nuclei in scikit-image's ihc.png (hematoxylin + watershed boxes)")
+    root = project / "data" / "nuclei"
+    build_ihc_nuclei(root)
+    composed = compose_config(common + [
+        f"data.root={root}", "model=fcos_resnet18_lite", "data.image_size=128",
+        "data.batch_size=4", f"trainer.max_epochs={epochs}", "optimizer.lr=0.002",
+        "name=nuclei",
+    ], env={})
+    result = train_from_config(composed.cfg, echo=echo)
+    print_summary(result, echo)
+    m = result.metrics
+    return {"run_dir": str(result.run_dir), "map_50": m.get("map_50"),
+            "count_error": (m.get("counting") or {}).get("mean_relative_count_error"),
+            "metrics": m}

@@ -19,10 +19,12 @@ def _files(folder: Path, suffixes: set[str]) -> list[Path]:
 
 
 def detect_layout(root: str | os.PathLike[str]) -> str:
-    """Return ``"segmentation"``, ``"folder"`` (classification), ``"osdb"`` or ``"signals"``.
+    """Return ``"segmentation"``, ``"detection"``, ``"folder"`` (classification), ``"osdb"``
+    or ``"signals"``.
 
     Rules, in order: ``images/`` and ``masks/`` sub-folders (also under ``train/``)
-    -> segmentation pairs;
+    -> segmentation pairs; a COCO detection JSON (``bbox`` annotations), YOLO
+    ``images/`` + ``labels/`` or VOC ``Annotations/`` -> detection;
     sub-folders holding images, also ``train/<class>/`` (what ``visionforge data split --copy``
     writes) -> classification folders; ``*.json`` files -> OSDB events;
     ``.csv``/``.npy``/``.ts`` files -> generic signals.
@@ -34,6 +36,10 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
         raise DataError(f"data.root {path} is not a folder")
     if (path / "images").is_dir() and (path / "masks").is_dir():
         return "segmentation"
+    from visionforge.data.detection import detection_format
+
+    if detection_format(path) is not None:  # a COCO json with boxes, YOLO labels/, VOC XML
+        return "detection"
     if (path / "train" / "images").is_dir() and (path / "train" / "masks").is_dir():
         return "segmentation"
     subdirs = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
@@ -72,6 +78,7 @@ _BY_TASK = {
     "classification": TaskDefaults("classification", "resnet18", {}, 32, 10),
     "segmentation": TaskDefaults("segmentation", "unet", {"backbone": "resnet18"}, 8, 20),
     "signal": TaskDefaults("signal", "resnet1d", {}, 32, 30),
+    "detection": TaskDefaults("detection", "fcos_resnet18_lite", {}, 4, 30),
 }
 
 

@@ -88,6 +88,9 @@ def make_loader(dataset: Any, batch_size: int, *, shuffle: bool, num_workers: in
     from visionforge.data import loader_kwargs
 
     kwargs = loader_kwargs(num_workers=num_workers)
+    collate = getattr(dataset, "collate_fn", None)  # detection: targets stay a list
+    if collate is not None:
+        kwargs["collate_fn"] = collate
     if seed is not None:
         kwargs["generator"] = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
@@ -439,8 +442,10 @@ def evaluate_into_run_dir(
     ``"collapsed": true`` and a message in ``"warnings"``.
     """
     from visionforge.evaluation import Evaluator
+    from visionforge.evaluation.detection import DetectionEvaluator
 
-    evaluator = Evaluator(model, task=task, class_names=class_names)
+    evaluator: Any = (DetectionEvaluator(model, class_names=class_names) if task == "detection"
+                      else Evaluator(model, task=task, class_names=class_names))
     metrics = evaluator.evaluate(loader)
     metrics = {"split": split, **metrics}
     warnings = collapse_warnings(metrics)
