@@ -368,7 +368,8 @@ async function detect(m, file, img, box) {
     const ctx = canvas.getContext("2d");
     ctx.imageSmoothingEnabled = s === 1;
     ctx.drawImage(img, 0, 0, W, H);
-    const ui = Math.max(1, W / 512);  // canvas pixels per CSS pixel (shown at most 512 wide)
+    // canvas pixels per CSS pixel: lines and labels keep their on-screen size at any width
+    const ui = Math.max(1, W / (canvas.clientWidth || Math.min(W, 512)));
     const lw = Math.max(1, Math.round(2 * ui)), font = Math.round(12 * ui);
     ctx.font = `${font}px system-ui, sans-serif`;
     ctx.textBaseline = "top";
@@ -435,6 +436,8 @@ async function detect(m, file, img, box) {
       el("label", {}, "score ≥ ", slider, " ", value), el("label", {}, labelsBox, " labels"))),
     el("div", {}, headline, classTable, el("h3", { text: "Boxes" }), boxTable, downloads)));
   draw();
+  let drawnAt = canvas.clientWidth;  // redraw when the layout changes the canvas's width
+  new ResizeObserver(() => { if (canvas.clientWidth !== drawnAt) { drawnAt = canvas.clientWidth; draw(); } }).observe(canvas);
 }
 
 // ---- slides ------------------------------------------------------------------------------
