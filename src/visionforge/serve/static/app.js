@@ -355,7 +355,6 @@ async function detect(m, file, img, box) {
     .sort((a, b) => b.score - a.score);
   const shown = names.map(() => true);
   const view = { t: typeof m.score_threshold === "number" ? m.score_threshold : 0.5, labels: true };
-  view.labels = boxes.filter((b) => b.score >= view.t).length <= 30;  // dense images: boxes only
   // small images are drawn at a whole multiple of their size so labels stay legible
   const s = Math.max(1, Math.floor(640 / Math.max(r.width, r.height)));
   const W = r.width * s, H = r.height * s;
@@ -375,21 +374,27 @@ async function detect(m, file, img, box) {
     ctx.textBaseline = "top";
     const vis = visible();
     for (const b of [...vis].reverse()) {  // lowest first: the best boxes end up on top
-      const c = colors[b.k];
-      const x = b.x1 * s, y = b.y1 * s, bw = Math.max(1, (b.x2 - b.x1) * s), bh = Math.max(1, (b.y2 - b.y1) * s);
-      ctx.strokeStyle = rgb(c);
+      ctx.strokeStyle = rgb(colors[b.k]);
       ctx.lineWidth = lw;
-      ctx.strokeRect(x, y, bw, bh);
-      if (!view.labels) continue;
+      ctx.strokeRect(b.x1 * s, b.y1 * s, Math.max(1, (b.x2 - b.x1) * s), Math.max(1, (b.y2 - b.y1) * s));
+    }
+    // labels best first, each above its box (inside it at the top edge); one that would cover
+    // a label already placed is left out (the box list has them all)
+    const placed = [];
+    for (const b of view.labels ? vis : []) {
+      const c = colors[b.k];
       const text = `${b.class_name} ${b.score.toFixed(2)}`;
       const tw = ctx.measureText(text).width + 6, th = font + 4;
-      const ty = y - th >= 0 ? y - th : y;  // above the box, inside it at the top edge
-      const tx = Math.min(x, W - tw);
+      const ty = b.y1 * s - th >= 0 ? b.y1 * s - th : b.y1 * s;
+      const tx = Math.max(0, Math.min(b.x1 * s, W - tw));
+      if (placed.some((p) => tx < p[0] + p[2] && p[0] < tx + tw && ty < p[1] + p[3] && p[1] < ty + th)) continue;
+      placed.push([tx, ty, tw, th]);
       ctx.fillStyle = rgb(c);
       ctx.fillRect(tx, ty, tw, th);
       ctx.fillStyle = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 150 ? "#000" : "#fff";
       ctx.fillText(text, tx + 3, ty + 2);
     }
+    canvas.dataset.labels = placed.length;
     canvas.dataset.boxes = vis.length;
     canvas.dataset.threshold = view.t;
     canvas.dataset.overlay = "drawn";
