@@ -297,7 +297,11 @@ def test_detection_boxes_and_score_slider_match_api(server, browser, shots):
     assert t == default["score_threshold"] == 0.85
     assert n == listed == default["count"] == sum(s >= 0.85 for s in scores)
     assert {k: v for k, v in per_class.items() if v} == Counter(b["class_name"] for b in default["boxes"])
+    assert 0 < int(canvas.get_attribute("data-labels")) <= n  # none drawn over another
     page.screenshot(path=shots / "ui_try_detection.png", full_page=True)
+    page.uncheck("input[aria-label='show labels']")
+    assert canvas.get_attribute("data-labels") == "0" and shown()[1] == n
+    page.check("input[aria-label='show labels']")
     # keyboard: Home/End/arrows on the focused slider
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url) if "/detect" in r.url else None)
