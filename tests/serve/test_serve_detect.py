@@ -106,3 +106,17 @@ def test_box_predictor_default_threshold(detector_dir, tmp_path):
     tuned = _with_threshold(detector_dir, tmp_path / "tuned", 0.25)
     assert BoxPredictor(tuned).score_threshold == 0.25
     assert BoxPredictor(tuned, score_threshold=0.0).default_score_threshold == 0.25
+
+
+def test_predict_cli_uses_the_recorded_threshold(detector_dir, tmp_path):
+    import json
+
+    from visionforge.cli.main import main
+
+    tuned = _with_threshold(detector_dir, tmp_path / "tuned", 0.25)
+    (tmp_path / "a.png").write_bytes(_png())
+    assert main(["predict", str(tuned), str(tmp_path / "a.png"), f"out={tmp_path / 'p'}"]) == 0
+    assert json.loads((tmp_path / "p" / "detections.json").read_text())["score_threshold"] == 0.25
+    assert main(["predict", str(tuned), str(tmp_path / "a.png"), f"out={tmp_path / 'q'}",
+                 "score=0.1"]) == 0
+    assert json.loads((tmp_path / "q" / "detections.json").read_text())["score_threshold"] == 0.1
