@@ -135,7 +135,7 @@ def test_api_key_is_required_when_set(server, browser, shots):
     assert page.locator("#model-list article").count() == 3
     assert "Input contract" in page.inner_text("#model-list")
     cells = page.inner_text("#model-list article[data-model='cells']")
-    assert "detection" in cells and "debris" in cells and "from score 0.85" in cells
+    assert "detection" in cells and "debris" in cells and "Default score threshold 0.85" in cells
     page.screenshot(path=shots / "ui_models.png", full_page=True)
     page.context.close()
 

@@ -129,8 +129,8 @@ async function loadModels() {
       el("h3", { text: metrics.length ? `Metrics (${m.split || "test"} split)` : "Metrics" }),
       metrics.length ? kvTable(metrics, ["metric", m.split || "test"])
         : el("p", { class: "status", text: "no held-out evaluation recorded" }),
-      m.task === "detection" ? el("p", { class: "status", text: `Boxes are shown from score ${fmt(m.score_threshold, 2)} ` +
-        "(the model's recorded score_threshold, else 0.5; /detect's default)" }) : null,
+      m.task === "detection" ? el("p", { class: "status", text: `Default score threshold ${fmt(m.score_threshold, 2)} ` +
+        "(model.json's score_threshold, else 0.5): /detect's default and where Try it's slider starts" }) : null,
       el("h3", { text: "Input contract" }), kvTable(contract),
       el("details", {}, el("summary", { text: "Model card" }), el("pre", { class: "card-text", text: m.card })));
   }));
