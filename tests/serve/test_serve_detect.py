@@ -59,3 +59,64 @@ def test_wrong_task_is_409(client):
     assert client.post("/detect?model=digits", files=png).status_code == 409
     assert client.post("/predict?model=cells", files=png).status_code == 409
     assert client.get("/models").status_code == 200
+
+
+def _with_threshold(src, dst, value):
+    """A copy of the model dir ``src`` whose model.json records ``score_threshold=value``."""
+    import json
+    import shutil
+
+    shutil.copytree(src, dst)
+    meta = json.loads((dst / "model.json").read_text())
+    (dst / "model.json").write_text(json.dumps({**meta, "score_threshold": value}))
+    return dst
+
+
+def test_default_score_is_the_models_recorded_threshold(client, detector_dir, tmp_path):
+    png = {"file": ("a.png", _png(), "image/png")}
+    plain = client.post("/detect?model=cells", files=png).json()
+    assert plain["score_threshold"] == 0.5  # nothing recorded: the old default
+    scores = sorted(b["score"] for b in client.post("/detect?model=cells&score=0",
+                                                    files=png).json()["boxes"])
+    recorded = (scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2  # between two boxes
+    tuned = _with_threshold(detector_dir, tmp_path / "tuned", recorded)
+    c = TestClient(create_app({"tuned": tuned}, backend="torch"))
+    body = c.post("/detect", files=png).json()
+    assert body["score_threshold"] == pytest.approx(recorded)
+    assert body["count"] == sum(s >= recorded for s in scores) == len(scores) - len(scores) // 2
+    assert c.post("/detect?score=0", files=png).json()["count"] == len(scores)  # explicit wins
+    ui = c.get("/ui/api/models").json()["models"][0]  # the page's slider starts there
+    assert ui["task"] == "detection" and ui["score_threshold"] == pytest.approx(recorded)
+    assert ui["class_names"] == ["cell", "debris"] and len(ui["colors"]) == 2
+
+
+@pytest.mark.parametrize("bad", [1.5, "high", True])
+def test_bad_recorded_threshold_stops_the_server(detector_dir, tmp_path, bad):
+    from visionforge.errors import ConfigError
+
+    broken = _with_threshold(detector_dir, tmp_path / "broken", bad)
+    with pytest.raises(ConfigError, match=r"broken/model.json: score_threshold=.* not a number"):
+        create_app({"broken": broken}, backend="torch")
+
+
+def test_box_predictor_default_threshold(detector_dir, tmp_path):
+    from visionforge.inference.detection import DEFAULT_SCORE_THRESHOLD, BoxPredictor
+
+    assert BoxPredictor(detector_dir).score_threshold == DEFAULT_SCORE_THRESHOLD
+    tuned = _with_threshold(detector_dir, tmp_path / "tuned", 0.25)
+    assert BoxPredictor(tuned).score_threshold == 0.25
+    assert BoxPredictor(tuned, score_threshold=0.0).default_score_threshold == 0.25
+
+
+def test_predict_cli_uses_the_recorded_threshold(detector_dir, tmp_path):
+    import json
+
+    from visionforge.cli.main import main
+
+    tuned = _with_threshold(detector_dir, tmp_path / "tuned", 0.25)
+    (tmp_path / "a.png").write_bytes(_png())
+    assert main(["predict", str(tuned), str(tmp_path / "a.png"), f"out={tmp_path / 'p'}"]) == 0
+    assert json.loads((tmp_path / "p" / "detections.json").read_text())["score_threshold"] == 0.25
+    assert main(["predict", str(tuned), str(tmp_path / "a.png"), f"out={tmp_path / 'q'}",
+                 "score=0.1"]) == 0
+    assert json.loads((tmp_path / "q" / "detections.json").read_text())["score_threshold"] == 0.1

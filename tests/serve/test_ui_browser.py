@@ -1,7 +1,7 @@
 """The web page of `visionforge serve` in a real browser (Playwright driving Debian's chromium).
 
 One server (uvicorn, in a thread, with an API key) serves a classifier, a segmentation model,
-a slide segmented by `slides segment` and two runs. Screenshots of each page are written to
+a detector, a slide segmented by `slides segment` and two runs. Screenshots of each page are written to
 ``$VF_UI_SCREENSHOTS`` (default: the test's tmp dir), the artefacts docs/img/ui_*.png came from.
 """
 
@@ -36,12 +36,36 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(ui_world):
+def spread_detector(tmp_path_factory) -> Path:
+    """A tiny untrained FCOS whose class and centre-ness logits are scaled up, so that its 30
+    boxes' scores spread over ~0.8-0.96 (an untrained head gives ~0.08 everywhere), recording
+    ``score_threshold=0.85`` in model.json as a tuned model dir would."""
+    import torch
+
+    from visionforge.models import create_model, save_model_dir
+
+    torch.manual_seed(0)
+    model = create_model("fcos", backbone="resnet18", num_classes=2, fpn_channels=32,
+                         head_convs=1, levels=[0, 1, 2], score_thresh=0.0, nms_thresh=0.3,
+                         detections_per_img=30)
+    with torch.no_grad():
+        model.head.classification_head.cls_logits.weight.mul_(8)
+        model.head.classification_head.cls_logits.bias.copy_(torch.tensor([0.0, 0.0, -1.0]))
+        model.head.regression_head.bbox_ctrness.weight.mul_(8)
+        model.head.regression_head.bbox_reg.bias.fill_(1.5)  # boxes of a few pixels, not ~0
+    return save_model_dir(model, tmp_path_factory.mktemp("det") / "cells", task="detection",
+                          class_names=["cell", "debris"], input_size=[3, 64, 64],
+                          extra={"score_threshold": 0.85})
+
+
+@pytest.fixture(scope="module")
+def server(ui_world, spread_detector):
     import uvicorn
 
     from visionforge.serve import create_app
 
-    app = create_app(ui_world["models"], api_key=KEY, backend="torch",
+    models = [*ui_world["models"], f"cells={spread_detector}"]
+    app = create_app(models, api_key=KEY, backend="torch",
                      slides_dir=ui_world["slides_dir"], project_dir=ui_world["project_dir"],
                      max_upload_bytes=2_000_000, max_pixels=1_000_000)
     port = _free_port()
@@ -108,8 +132,10 @@ def test_api_key_is_required_when_set(server, browser, shots):
     page.fill("#apikey", KEY)
     page.press("#apikey", "Enter")
     page.wait_for_selector("#model-list article[data-model='ihc']")
-    assert page.locator("#model-list article").count() == 2
+    assert page.locator("#model-list article").count() == 3
     assert "Input contract" in page.inner_text("#model-list")
+    cells = page.inner_text("#model-list article[data-model='cells']")
+    assert "detection" in cells and "debris" in cells and "Default score threshold 0.85" in cells
     page.screenshot(path=shots / "ui_models.png", full_page=True)
     page.context.close()
 
@@ -232,4 +258,86 @@ def test_runs_report_and_curves(server, browser, shots):
     frame.locator("img").first.wait_for()
     assert "exp" in frame.locator("body").inner_text()
     page.screenshot(path=shots / "ui_run_report.png", full_page=False)
+    page.context.close()
+
+
+def test_detection_boxes_and_score_slider_match_api(server, browser, shots):
+    import csv
+    from collections import Counter
+
+    import httpx
+
+    png = _ihc_png(64, 64)
+
+    def api(score: float | None) -> dict:
+        q = "" if score is None else f"&score={score}"
+        r = httpx.post(f"{server}/detect?model=cells{q}", headers={"X-API-Key": KEY},
+                       files={"file": ("crop.png", png, "image/png")})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    every = api(0.0)
+    scores = [b["score"] for b in every["boxes"]]
+    page = _page(browser)
+    page.goto(server + "/#try")
+    page.select_option("#try-model", "cells|1")
+    _upload(page, "crop.png", png)
+    canvas = page.wait_for_selector("canvas.boxes[data-overlay='drawn']")
+
+    def shown() -> tuple[float, int, dict[str, int], int]:
+        rows = page.query_selector_all("table.counts tbody tr")
+        per_class = {r.get_attribute("data-class"): int(r.get_attribute("data-count")) for r in rows}
+        listed = page.locator(".box-list tbody tr:not([hidden])").count()
+        return (float(canvas.get_attribute("data-threshold")),
+                int(canvas.get_attribute("data-boxes")), per_class, listed)
+
+    # the slider starts at the model's recorded threshold, as /detect's default does
+    default = api(None)
+    t, n, per_class, listed = shown()
+    assert t == default["score_threshold"] == 0.85
+    assert n == listed == default["count"] == sum(s >= 0.85 for s in scores)
+    assert {k: v for k, v in per_class.items() if v} == Counter(b["class_name"] for b in default["boxes"])
+    assert 0 < int(canvas.get_attribute("data-labels")) <= n  # none drawn over another
+    page.screenshot(path=shots / "ui_try_detection.png", full_page=True)
+    page.uncheck("input[aria-label='show labels']")
+    assert canvas.get_attribute("data-labels") == "0" and shown()[1] == n
+    page.check("input[aria-label='show labels']")
+    # keyboard: Home/End/arrows on the focused slider
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/detect" in r.url else None)
+    page.focus("input.score")
+    page.keyboard.press("Home")
+    assert shown()[:2] == (0.0, every["count"]) and every["count"] == 30
+    page.keyboard.press("ArrowRight")
+    assert shown()[0] == 0.01
+    counts = []
+    for t in (0.7, 0.8, 0.9, 1.0):
+        page.evaluate("(t) => { const s = document.querySelector('input.score'); s.value = t; "
+                      "s.dispatchEvent(new Event('input', { bubbles: true })); }", str(t))
+        ref = api(t)
+        seen, n, per_class, listed = shown()
+        assert seen == t and n == listed == ref["count"] == sum(s >= t for s in scores)
+        assert {k: v for k, v in per_class.items() if v} == Counter(b["class_name"] for b in ref["boxes"])
+        counts.append(n)
+    assert counts[0] > counts[1] > counts[2] > 0 == counts[3]  # the scores spread over the range
+    page.keyboard.press("End")
+    assert shown()[:2] == (1.0, 0)
+    assert requests == []  # the slider filters in the page: one /detect request in all
+    assert page.evaluate("performance.getEntriesByType('resource')"
+                         ".filter(e => e.name.includes('/detect')).length") == 1
+    # per-class toggle and the CSV of the boxes shown
+    page.evaluate("(t) => { const s = document.querySelector('input.score'); s.value = t; "
+                  "s.dispatchEvent(new Event('input', { bubbles: true })); }", "0.8")
+    ref = api(0.8)
+    page.uncheck("input[aria-label='show debris']")
+    cells_only = [b for b in ref["boxes"] if b["class_name"] != "debris"]
+    assert shown()[1] == len(cells_only)
+    with page.expect_download() as dl:
+        page.click(".result-card >> text=Download CSV")
+    with open(dl.value.path(), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(cells_only)
+    assert sorted(float(r["score"]) for r in rows) == pytest.approx(
+        sorted(b["score"] for b in cells_only), abs=1e-6)
+    assert rows[0].keys() == {"file", "x1", "y1", "x2", "y2", "score", "label", "class"}
     page.context.close()

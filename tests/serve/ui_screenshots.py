@@ -7,6 +7,13 @@ make_ihc_slide('runs/demo/slides/ihc_slide.svs', size=1024, mpp=0.5, levels=(1, 
         out=runs/demo/slides_out mpp=0.5 tissue=false
     visionforge serve runs/demo/*/*/model --project-dir runs/demo --slides-dir runs/demo/slides_out &
     python tests/serve/ui_screenshots.py http://127.0.0.1:8000 runs/demo docs/img
+
+docs/img/ui_detect.png: a detector served as ``nuclei`` (e.g. ``fcos_resnet18_lite`` trained on
+the IHC nuclei set as in docs/detection.md) and one held-out tile of that set:
+
+    visionforge serve nuclei=runs/detection/nuclei/model &
+    python tests/serve/ui_screenshots.py http://127.0.0.1:8000 - docs/img \
+        data/nuclei/images/test/ihc_r128_c384.png
 """
 
 from __future__ import annotations
@@ -72,5 +79,22 @@ def main(url: str, demo: Path, out: Path) -> None:
         browser.close()
 
 
+def detection(url: str, image: Path, out: Path) -> None:
+    """``ui_detect.png``: ``image`` through the served model ``nuclei`` in "Try it"."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(120_000)
+        page.goto(url + "/#try")
+        page.select_option("#try-model", "nuclei|1")
+        page.set_input_files("#files", str(image))
+        page.wait_for_selector("canvas.boxes[data-overlay='drawn']")
+        page.screenshot(path=out / "ui_detect.png")
+        browser.close()
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))
+    if len(sys.argv) > 4:
+        detection(sys.argv[1], Path(sys.argv[4]), Path(sys.argv[3]))
+    else:
+        main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))

@@ -20,7 +20,8 @@ probability); segmentation writes <stem>_labels.png (class index per pixel) and
 the model's training size are never resized: they go through sliding-window inference
 at training resolution (the command says so).
 Detection writes detections.json (COCO results + images + categories), detections.csv
-and <stem>_boxes.png (boxes with score >= score, default 0.5).
+and <stem>_boxes.png (boxes with score >= score; default: the model.json's
+score_threshold, else 0.5).
 keys: out, backend (auto|torch|onnxruntime|openvino), batch, tta (true|false), score (detection)
 """
 
@@ -150,7 +151,8 @@ def _segment(pred: Any, files: list[Path], out: Path, tta: bool) -> None:
 def _detect(model_dir: str, files: list[Path], out: Path, opts: dict[str, str]) -> int:
     from visionforge.inference.detection import BoxPredictor, write_detections
 
-    pred = BoxPredictor(model_dir, score_threshold=float(opts.get("score", 0.5)))
+    score = opts.get("score")  # default: the model dir's recorded score_threshold, else 0.5
+    pred = BoxPredictor(model_dir, score_threshold=None if score is None else float(score))
     results = pred.predict_files(files, batch_size=int(opts.get("batch", 4)))
     write_detections(pred, results, out)
     total = sum(len(d["scores"]) for _, _, d in results)

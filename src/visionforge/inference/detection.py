@@ -2,6 +2,10 @@
 
 The model takes whole images (any size, RGB in [0, 1]) and returns boxes in the image's
 own pixel coordinates, so no resizing or tiling happens here.
+
+A model dir may record the score threshold it should be used at as ``model.json``'s
+``score_threshold`` (e.g. the counting threshold chosen on training data); it is the default
+of :class:`BoxPredictor`, ``visionforge predict`` and the server's ``/detect``, else 0.5.
 """
 
 from __future__ import annotations
@@ -19,7 +23,28 @@ import torch
 from visionforge.errors import ConfigError
 from visionforge.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
-__all__ = ["BoxPredictor", "draw_boxes", "write_detections"]
+__all__ = ["BoxPredictor", "DEFAULT_SCORE_THRESHOLD", "draw_boxes", "model_score_threshold",
+           "write_detections"]
+
+#: score threshold of a model dir that records none
+DEFAULT_SCORE_THRESHOLD = 0.5
+
+
+def model_score_threshold(meta: dict[str, Any], where: str = "model.json") -> float:
+    """The score threshold a detection model dir records (``model.json``'s
+    ``score_threshold``), else :data:`DEFAULT_SCORE_THRESHOLD`.
+
+    Raises:
+        ConfigError: the recorded value is not a number in [0, 1] (``where`` names the file).
+    """
+    value = meta.get("score_threshold")
+    if value is None:
+        return DEFAULT_SCORE_THRESHOLD
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigError(f"{where}: score_threshold={value!r} is not a number in [0, 1]; "
+                          "fix or remove the key (without it the default is "
+                          f"{DEFAULT_SCORE_THRESHOLD})")
+    return float(value)
 
 
 class BoxPredictor:
@@ -27,11 +52,12 @@ class BoxPredictor:
 
     Args:
         model_dir: a model dir whose ``model.json`` says ``task: detection``.
-        score_threshold: detections below this score are left out.
+        score_threshold: detections below this score are left out (default: the model
+            dir's recorded ``score_threshold``, see :func:`model_score_threshold`).
         device: where to run.
     """
 
-    def __init__(self, model_dir: str | os.PathLike[str], *, score_threshold: float = 0.5,
+    def __init__(self, model_dir: str | os.PathLike[str], *, score_threshold: float | None = None,
                  device: str = "cpu") -> None:
         from visionforge.models import load_model, read_model_meta
 
@@ -41,7 +67,11 @@ class BoxPredictor:
         self.model = load_model(model_dir, device=device)
         self.device = device
         self.class_names = list(self.meta.get("class_names") or [])
-        self.score_threshold = float(score_threshold)
+        #: the threshold the model dir records (or the default): what callers start from
+        self.default_score_threshold = model_score_threshold(
+            self.meta, str(Path(model_dir) / "model.json"))
+        self.score_threshold = float(self.default_score_threshold if score_threshold is None
+                                     else score_threshold)
         self.task = "detection"
         self.backend = "torch"  # ONNX artifacts are traced at one size: served from PyTorch
         self.input_shape = tuple(self.meta.get("input_size") or (3, 0, 0))

@@ -169,12 +169,15 @@ class Handlers:
         )
         return JSONResponse(body.model_dump())
 
-    async def detect(self, m: ServedModel, file: UploadFile, score: float) -> Detections:
-        """Boxes of one uploaded image (409 for a model that is not a detector)."""
+    async def detect(self, m: ServedModel, file: UploadFile, score: float | None) -> Detections:
+        """Boxes of one uploaded image with score >= ``score`` (None: the threshold the model
+        dir records, else 0.5); 409 for a model that is not a detector."""
         if m.predictor.task != "detection":
             raise HTTPException(409, f"model {m.name!r} is a {m.predictor.task} model; use "
                                 "/predict" + (" or /segment" if m.predictor.task != "classification"
                                               else ""))
+        if score is None:
+            score = m.predictor.default_score_threshold
         img = await self.read_upload(file)
         det = await run_in_threadpool(_detect, m, img, score)
         boxes = [Box(x1=b[0], y1=b[1], x2=b[2], y2=b[3], score=s, label=lab,

@@ -48,7 +48,8 @@ def class_colors(meta: dict[str, Any], names: list[str]) -> list[list[int]]:
 
 
 def model_entry(m: ServedModel, store: ModelStore) -> dict[str, Any]:
-    """One model of the page's list: ``/models`` info plus card, colours and test metrics."""
+    """One model of the page's list: ``/models`` info plus card, colours and test metrics
+    (a detector also gets its default ``score_threshold``, where the page's slider starts)."""
     from visionforge.workflows.card import CARD_FILE, card_inputs, render_model_card
     from visionforge.workflows.summary import headline_metrics
 
@@ -61,8 +62,11 @@ def model_entry(m: ServedModel, store: ModelStore) -> dict[str, Any]:
         metrics = card_inputs(m.path)["metrics"]
     except Exception as exc:  # noqa: BLE001 - a damaged run dir must not hide the model
         card, metrics = f"(model card not available: {exc})", {}
-    return {**info, "colors": class_colors(m.meta, names), "card": card,
-            "split": metrics.get("split"), "metrics": headline_metrics(metrics)}
+    entry = {**info, "colors": class_colors(m.meta, names), "card": card,
+             "split": metrics.get("split"), "metrics": headline_metrics(metrics)}
+    if info["task"] == "detection":  # where the page's score slider starts (as /detect's default)
+        entry["score_threshold"] = m.predictor.default_score_threshold
+    return entry
 
 
 def _b64png(array: np.ndarray) -> str:

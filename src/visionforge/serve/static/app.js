@@ -129,6 +129,8 @@ async function loadModels() {
       el("h3", { text: metrics.length ? `Metrics (${m.split || "test"} split)` : "Metrics" }),
       metrics.length ? kvTable(metrics, ["metric", m.split || "test"])
         : el("p", { class: "status", text: "no held-out evaluation recorded" }),
+      m.task === "detection" ? el("p", { class: "status", text: `Default score threshold ${fmt(m.score_threshold, 2)} ` +
+        "(model.json's score_threshold, else 0.5): /detect's default and where Try it's slider starts" }) : null,
       el("h3", { text: "Input contract" }), kvTable(contract),
       el("details", {}, el("summary", { text: "Model card" }), el("pre", { class: "card-text", text: m.card })));
   }));
@@ -171,6 +173,7 @@ async function runFiles(files) {
     try {
       const img = await loadImage(file);
       if (m.task === "classification") await classify(m, file, img, box);
+      else if (m.task === "detection") await detect(m, file, img, box);
       else await segment(m, file, img, box);
     } catch (e) {
       box.append(el("p", { class: "error", role: "alert", text: e.message }));
@@ -334,6 +337,112 @@ async function segment(m, file, img, box) {
     el("div", {}, canvas, el("div", { class: "controls" }, el("label", {}, "opacity ", opacity), why)),
     el("div", {}, el("h3", { text: "Class fractions" + (r.sliding_window ? " (sliding window)" : "") }), legend, downloads)));
   draw();
+}
+
+// boxes from /detect (all of them, score=0): the score slider filters them here, no new request
+async function detect(m, file, img, box) {
+  const busy = el("progress", { "aria-label": "detecting" });
+  box.append(busy);
+  let r;
+  try {
+    r = await apiJSON("/detect" + query(m, "&score=0"), { method: "POST", body: formData(file) });
+  } finally { busy.remove(); }
+  const names = [...(m.class_names || [])];
+  for (const b of r.boxes) if (!names.includes(b.class_name)) names.push(b.class_name);
+  const spare = [[40, 60, 200], [150, 90, 20], [200, 40, 40], [40, 160, 60], [160, 60, 170], [230, 160, 30]];
+  const colors = names.map((n, k) => (m.colors || [])[k] || spare[k % spare.length]);
+  const boxes = r.boxes.map((b) => Object.assign({ k: names.indexOf(b.class_name) }, b))
+    .sort((a, b) => b.score - a.score);
+  const shown = names.map(() => true);
+  const view = { t: typeof m.score_threshold === "number" ? m.score_threshold : 0.5, labels: true };
+  // small images are drawn at a whole multiple of their size so labels stay legible
+  const s = Math.max(1, Math.floor(640 / Math.max(r.width, r.height)));
+  const W = r.width * s, H = r.height * s;
+  const canvas = el("canvas", { width: W, height: H, class: "boxes", role: "img" });
+  const visible = () => boxes.filter((b) => b.score >= view.t && shown[b.k]);
+  const headline = el("h3", { role: "status" });
+  const value = el("output", { text: view.t.toFixed(2) });
+
+  function draw() {
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = s === 1;
+    ctx.drawImage(img, 0, 0, W, H);
+    // canvas pixels per CSS pixel: lines and labels keep their on-screen size at any width
+    const ui = Math.max(1, W / (canvas.clientWidth || Math.min(W, 512)));
+    const lw = Math.max(1, Math.round(2 * ui)), font = Math.round(12 * ui);
+    ctx.font = `${font}px system-ui, sans-serif`;
+    ctx.textBaseline = "top";
+    const vis = visible();
+    for (const b of [...vis].reverse()) {  // lowest first: the best boxes end up on top
+      ctx.strokeStyle = rgb(colors[b.k]);
+      ctx.lineWidth = lw;
+      ctx.strokeRect(b.x1 * s, b.y1 * s, Math.max(1, (b.x2 - b.x1) * s), Math.max(1, (b.y2 - b.y1) * s));
+    }
+    // labels best first, each above its box (inside it at the top edge); one that would cover
+    // a label already placed is left out (the box list has them all)
+    const placed = [];
+    for (const b of view.labels ? vis : []) {
+      const c = colors[b.k];
+      const text = `${b.class_name} ${b.score.toFixed(2)}`;
+      const tw = ctx.measureText(text).width + 6, th = font + 4;
+      const ty = b.y1 * s - th >= 0 ? b.y1 * s - th : b.y1 * s;
+      const tx = Math.max(0, Math.min(b.x1 * s, W - tw));
+      if (placed.some((p) => tx < p[0] + p[2] && p[0] < tx + tw && ty < p[1] + p[3] && p[1] < ty + th)) continue;
+      placed.push([tx, ty, tw, th]);
+      ctx.fillStyle = rgb(c);
+      ctx.fillRect(tx, ty, tw, th);
+      ctx.fillStyle = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 150 ? "#000" : "#fff";
+      ctx.fillText(text, tx + 3, ty + 2);
+    }
+    canvas.dataset.labels = placed.length;
+    canvas.dataset.boxes = vis.length;
+    canvas.dataset.threshold = view.t;
+    canvas.dataset.overlay = "drawn";
+    canvas.setAttribute("aria-label", `${file.name}: ${vis.length} boxes with score ≥ ${view.t.toFixed(2)}`);
+    value.textContent = view.t.toFixed(2);
+    headline.textContent = `${vis.length} of ${boxes.length} box${boxes.length === 1 ? "" : "es"} with score ≥ ${view.t.toFixed(2)}`;
+    const counts = names.map((n, k) => vis.filter((b) => b.k === k).length);
+    for (const row of counts_tbody.children) {
+      const k = +row.dataset.k;
+      row.dataset.count = counts[k];
+      row.lastChild.textContent = counts[k];
+    }
+    for (const row of list_tbody.children) row.hidden = !(+row.dataset.score >= view.t && shown[+row.dataset.k]);
+  }
+
+  const slider = el("input", { type: "range", min: 0, max: 1, step: 0.01, value: view.t, class: "score",
+    "aria-label": "score threshold", oninput: (ev) => { view.t = +ev.target.value; draw(); } });
+  const labelsBox = el("input", { type: "checkbox", checked: view.labels, "aria-label": "show labels",
+    onchange: (ev) => { view.labels = ev.target.checked; draw(); } });
+  const counts_tbody = el("tbody", {}, names.map((n, k) => el("tr", { "data-class": n, "data-k": k },
+    el("td", {}, el("input", { type: "checkbox", checked: true, "aria-label": `show ${n}`,
+      onchange: (ev) => { shown[k] = ev.target.checked; draw(); } })),
+    el("td", {}, el("span", { class: "swatch", style: `background:${rgb(colors[k])}` }), n),
+    el("td", { class: "num" }))));
+  const classTable = el("table", { class: "data counts" },
+    el("thead", {}, el("tr", {}, el("th", { text: "show" }), el("th", { text: "class" }), el("th", { class: "num", text: "boxes" }))),
+    counts_tbody);
+  const list_tbody = el("tbody", {}, boxes.map((b, i) => el("tr", { "data-score": b.score, "data-k": b.k },
+    el("td", { class: "num", text: i + 1 }),
+    el("td", {}, el("span", { class: "swatch", style: `background:${rgb(colors[b.k])}` }), b.class_name),
+    el("td", { class: "num", text: b.score.toFixed(3) }),
+    [b.x1, b.y1, b.x2, b.y2].map((v) => el("td", { class: "num", text: v.toFixed(1) })))));
+  const boxTable = el("div", { class: "box-list", tabindex: 0, "aria-label": "boxes" }, el("table", { class: "data" },
+    el("thead", {}, el("tr", {}, ["#", "class", "score", "x1", "y1", "x2", "y2"].map((h, i) =>
+      el("th", { class: i === 1 ? "" : "num", text: h })))), list_tbody));
+  const csv = () => csvBlob([["file", "x1", "y1", "x2", "y2", "score", "label", "class"],
+    ...visible().map((b) => [file.name, b.x1.toFixed(3), b.y1.toFixed(3), b.x2.toFixed(3), b.y2.toFixed(3),
+      b.score.toFixed(6), b.label, b.class_name])]);
+  const downloads = el("div", { class: "downloads" },
+    el("button", { type: "button", text: "Download CSV", onclick: () => download(stem(file.name) + "_boxes.csv", csv()) }),
+    el("button", { type: "button", text: "Download PNG", onclick: () => canvas.toBlob((b) => download(stem(file.name) + "_boxes.png", b)) }));
+  box.append(el("div", { class: "result" },
+    el("div", {}, canvas, el("div", { class: "controls" },
+      el("label", {}, "score ≥ ", slider, " ", value), el("label", {}, labelsBox, " labels"))),
+    el("div", {}, headline, classTable, el("h3", { text: "Boxes" }), boxTable, downloads)));
+  draw();
+  let drawnAt = canvas.clientWidth;  // redraw when the layout changes the canvas's width
+  new ResizeObserver(() => { if (canvas.clientWidth !== drawnAt) { drawnAt = canvas.clientWidth; draw(); } }).observe(canvas);
 }
 
 // ---- slides ------------------------------------------------------------------------------
