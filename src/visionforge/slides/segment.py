@@ -9,7 +9,9 @@ preprocessed per batch), the tile batch; finished label rows go straight into a 
 TIFF (256² tiles, levels /4 and /16 as SubIFDs) and into streamed statistics (pixel counts,
 connected objects merged across bands, finished objects retired as a size histogram). Tiles without tissue (tissue mask from
 the thumbnail) are not run and are labelled background; inside tissue tiles the model's own
-prediction (its background class included) is kept.
+prediction (its background class included) is kept. Per-class logit offsets
+(``class_bias``; by default the model dir's ``calibration.json`` from
+:mod:`visionforge.slides.calibrate`) are added to the blended logits before the argmax.
 
 Per slide, ``out_dir/<stem>/``: ``labels.tif``, ``overlay.png``, ``tissue.png``,
 ``composition.csv``, ``objects.csv``, ``slide.json``; per batch ``composition.csv`` and
