@@ -10,7 +10,9 @@ within minutes on 2 CPU cores.
 
 Steps: `make_ihc_slide` (scikit-image ihc.png mirrored to SIZE², pyramid, Aperio XML) ->
 `visionforge slides tiles` (holdout: the right quarter) -> `visionforge train` (UNet) ->
-`visionforge slides segment` -> `visionforge slides report`. Prints mIoU on the held-out
+`visionforge slides calibrate` (per-class logit offsets fitted on the train/val tiles; skipped
+with ``--no-calibrate``) -> `visionforge slides segment` (``class_bias=auto``, or ``none``
+without calibration) -> `visionforge slides report`. Prints mIoU on the held-out
 quarter and each class's composition (percent of tissue) against the reference labels.
 """
 
@@ -47,9 +49,14 @@ def main() -> None:
     ap.add_argument("--augment", action="store_true", help="train-time augmentation (colour jitter...)")
     ap.add_argument("--overlap", type=float, default=0.5, help="slides segment tile overlap")
     ap.add_argument("--train-extra", nargs="*", default=[], help="more key=value for train")
+    ap.add_argument("--segment-extra", nargs="*", default=[],
+                    help="more key=value for slides segment (e.g. tissue=false)")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--reuse", action="store_true",
                     help="reuse the tiles and model already in --workdir (re-segment only)")
+    ap.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                    help="fit class offsets on the tiles after training (slides calibrate) and "
+                         "segment with class_bias=auto; --no-calibrate: class_bias=none")
     args = ap.parse_args()
     from visionforge.slides.synthetic import make_ihc_slide
 
@@ -69,14 +76,18 @@ def main() -> None:
               f"data.image_size={args.tile}", *args.train_extra])
     t2 = time.perf_counter()
     model_dir = next(runs.rglob("model.json")).parent
+    if args.calibrate:
+        _cli(["slides", "calibrate", str(model_dir), str(tiles)])
+    t_cal = time.perf_counter()
     _cli(["slides", "segment", str(model_dir), str(slide.slide), f"out={seg}",
-          f"overlap={args.overlap}", "resume=false"])
+          f"overlap={args.overlap}", "resume=false",
+          f"class_bias={'auto' if args.calibrate else 'none'}", *args.segment_extra])
     t3 = time.perf_counter()
     _cli(["slides", "report", str(seg), f"regions={tiles}"])
     t4 = time.perf_counter()
     _print_figures(args, work, slide, seg)
     print(f"time: tiles {t1 - t0:.0f} s, train {t2 - t1:.0f} s{' (reused)' if reuse else ''}, "
-          f"segment {t3 - t2:.0f} s, report {t4 - t3:.0f} s")
+          f"calibrate {t_cal - t2:.0f} s, segment {t3 - t_cal:.0f} s, report {t4 - t3:.0f} s")
 
 
 def _tiles_argv(args: argparse.Namespace, slide, tiles: Path) -> list[str]:
@@ -106,7 +117,9 @@ def _print_figures(args: argparse.Namespace, work: Path, slide, seg: Path) -> No
     x0 = pred.shape[1] - round(pred.shape[1] * 0.25)
     direct = _iou(pred[:, x0:], ref_work[:, x0:], n)
     print(f"slide {args.size}² at {args.mpp} µm/px, {args.mode} tiles of {args.tile}, "
-          f"{args.epochs} epochs, {args.backbone} U-Net, augment {args.augment}, overlap {args.overlap}  ({work})")
+          f"{args.epochs} epochs, {args.backbone} U-Net, augment {args.augment}, overlap {args.overlap}, "
+          f"calibrate {args.calibrate}"
+          f"{' ' + ' '.join(args.segment_extra) if args.segment_extra else ''}  ({work})")
     print(f"held-out quarter vs rasterised annotations (report): mean IoU {metrics['mean_iou']:.4f}, "
           f"per class {[round(v, 3) for v in metrics['iou']]}, pixel accuracy {metrics['accuracy']:.4f}")
     print(f"held-out quarter vs rgb2hed label array:             mean IoU {np.mean(direct):.4f}, "

@@ -11,7 +11,7 @@ import pytest
 from visionforge.cli.main import main
 
 
-@pytest.mark.parametrize("sub", ["tiles", "segment", "report"])
+@pytest.mark.parametrize("sub", ["tiles", "calibrate", "segment", "report"])
 def test_cli_slides_help_has_an_example(sub, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["slides", sub, "--help"])
@@ -23,7 +23,7 @@ def test_cli_slides_help_has_an_example(sub, capsys):
 def test_cli_slides_group_lists_subcommands(capsys):
     assert main(["slides"]) == 2
     out = capsys.readouterr().out
-    assert all(s in out for s in ("tiles", "segment", "report"))
+    assert all(s in out for s in ("tiles", "calibrate", "segment", "report"))
 
 
 def test_cli_slides_tiles_writes_dataset(ihc_slide, tmp_path, capsys):

@@ -24,7 +24,7 @@ def test_slides_doc_examples_run(tmp_path, monkeypatch):
     spec.loader.exec_module(child)
     text = DOC.read_text()
     blocks = _python_blocks(text)
-    assert len(blocks) == 4, "the page lost (or gained untested) examples"
+    assert len(blocks) == 5, "the page lost (or gained untested) examples"
     monkeypatch.chdir(tmp_path)
     # the segment example names the model dir `visionforge train` would have written from the
     # tiles of the example before it: a tiny untrained U-Net at the tiles' 1 µm/px stands in
@@ -35,6 +35,8 @@ def test_slides_doc_examples_run(tmp_path, monkeypatch):
     assert (tmp_path / "ihc_tissue.png").is_file() and (tmp_path / "from_mask.geojson").is_file()
     assert namespace["choice"].level == 1
     assert namespace["result"].num_tiles == {"train": 8, "val": 1}
+    assert len(namespace["cal"]["class_bias"]) == 3
+    assert (tmp_path / "runs" / "ihc" / "model" / "calibration.json").is_file()
     status = {r.slide.name: r.status for r in namespace["results"]}
     assert status == {"ihc_small.svs": "ok", "missing.ndpi": "failed"}
     assert (tmp_path / "segmented" / "ihc_small" / "labels.tif").is_file()

@@ -1,6 +1,8 @@
-"""``visionforge slides``: training tiles from annotated slides, slide segmentation, PDF report.
+"""``visionforge slides``: training tiles from annotated slides, class calibration, slide
+segmentation, PDF report.
 
 The work is done by :func:`visionforge.slides.tiles.make_slide_tiles`,
+:func:`visionforge.slides.calibrate.calibrate_model`,
 :func:`visionforge.slides.segment.segment_slides` and
 :func:`visionforge.slides.report.write_slide_report`, imported when a subcommand runs so that
 ``visionforge --help`` stays fast.
@@ -25,14 +27,27 @@ holdout (x0,y0,w,h in level-0 px or SIDE:FRACTION, e.g. right:0.25), val_fractio
 Then train on it: visionforge train data.root=tiles/ ...
 """
 
+CALIBRATE_EXAMPLE = """examples:
+  visionforge slides calibrate runs/tissue/model tiles/
+  visionforge slides calibrate runs/tissue/model tiles/ splits=val iterations=100
+Runs the model over the annotated train/val tiles of `visionforge slides tiles` (never the
+holdout) and fits one logit offset per class so that the predicted class frequencies match the
+annotated ones; writes MODEL_DIR/calibration.json (offsets, tiles folder, class counts before and
+after), which `slides segment` applies (class_bias=auto, the default).
+keys: splits (train,val | train | val), iterations, tol, max_pixels, tile_batch, backend
+"""
+
 SEGMENT_EXAMPLE = """examples:
   visionforge slides segment runs/tissue/model slides/*.svs out=maps/
   visionforge slides segment runs/tissue/model a.svs out=maps/ mpp=2 tile_batch=16 tissue_cutoff=0.08
+  visionforge slides segment runs/tissue/model a.svs out=maps/ class_bias=none
 Per slide, out/<stem>/ gets labels.tif, overlay.png, tissue.png, composition.csv, objects.csv and
 slide.json; out/composition.csv and out/summary.json cover the batch. Finished slides are skipped
 when the command is run again (resume=false redoes them).
 keys: out (required), mpp, tile_batch, overlap, tissue (true|false), tissue_mode (he|grayscale),
-tissue_cutoff, min_object_px, resume (true|false), devices, num_nodes, strategy
+tissue_cutoff, min_object_px, resume (true|false), devices, num_nodes, strategy, class_bias
+(auto = MODEL_DIR/calibration.json when present | none | one number per class, e.g. 0,0.4,-0.1:
+offsets added to the logits before the argmax)
 """
 
 REPORT_EXAMPLE = """examples:
@@ -47,7 +62,8 @@ the holdout, or a JSON file {slide stem: [x0, y0, w, h]})
 TILES_KEYS = ("out", "class_map", "annotations", "mpp", "downsample", "mode", "tile_size",
               "tile_count", "fmt", "rotate", "seed", "holdout", "val_fraction")
 SEGMENT_KEYS = ("out", "mpp", "tile_batch", "overlap", "tissue", "tissue_mode", "tissue_cutoff",
-                "min_object_px", "resume", "devices", "num_nodes", "strategy")
+                "min_object_px", "resume", "devices", "num_nodes", "strategy", "class_bias")
+CALIBRATE_KEYS = ("splits", "iterations", "tol", "max_pixels", "tile_batch", "backend")
 REPORT_KEYS = ("out", "model_dir", "annotations", "class_map", "regions")
 
 
@@ -73,13 +89,13 @@ def _add(sub: Any, name: str, help_: str, description: str, example: str,
 
 
 def register(subparsers: Any) -> None:
-    """Add ``slides`` with its ``tiles``, ``segment`` and ``report`` subcommands."""
+    """Add ``slides`` with its ``tiles``, ``calibrate``, ``segment`` and ``report`` subcommands."""
     parser = subparsers.add_parser(
         "slides",
-        help="whole-slide images: training tiles, slide segmentation, PDF report",
+        help="whole-slide images: training tiles, calibration, slide segmentation, PDF report",
         description=("Whole-slide images (.svs, .ndpi, pyramidal .tif, large PNG/JPEG) with Aperio "
                      "XML or QuPath GeoJSON annotations.\n\n" + TILES_EXAMPLE + "\n"
-                     + SEGMENT_EXAMPLE + "\n" + REPORT_EXAMPLE),
+                     + CALIBRATE_EXAMPLE + "\n" + SEGMENT_EXAMPLE + "\n" + REPORT_EXAMPLE),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="slides_command", metavar="ACTION")
@@ -87,6 +103,13 @@ def register(subparsers: Any) -> None:
          "Write a segmentation dataset out=DIR/{train,val}/{images,masks} from SLIDEs and their "
          "annotations.", TILES_EXAMPLE,
          [("inputs", "slide files, then key=value options", "+")], run_tiles)
+    _add(sub, "calibrate", "fit per-class logit offsets on the training tiles",
+         "Fit per-class logit offsets of MODEL_DIR on the annotated tiles in TILES_DIR so that the "
+         "predicted class frequencies match the annotations; writes MODEL_DIR/calibration.json.",
+         CALIBRATE_EXAMPLE,
+         [("model_dir", "model dir (model.json + weights)", None),
+          ("tiles_dir", "out= folder of `visionforge slides tiles`", None),
+          ("inputs", "key=value options", "*")], run_calibrate)
     _add(sub, "segment", "segment whole slides with a trained model",
          "Segment each SLIDE with MODEL_DIR, tile by tile at the model's training resolution.",
          SEGMENT_EXAMPLE,
@@ -160,6 +183,36 @@ def run_tiles(args: argparse.Namespace) -> int:
     return 1 if result.skipped else 0
 
 
+def run_calibrate(args: argparse.Namespace) -> int:
+    """``visionforge slides calibrate MODEL_DIR TILES_DIR key=value...``"""
+    from visionforge.slides.calibrate import CALIBRATION_FILE, calibrate_model
+
+    types = {k: str for k in CALIBRATE_KEYS} | {"iterations": int, "tol": float,
+                                                 "max_pixels": int, "tile_batch": int}
+    extra, opts = _split(args.inputs, types, "slides calibrate")
+    if extra:
+        from visionforge.errors import ConfigError
+
+        raise ConfigError(f"slides calibrate: unexpected argument {str(extra[0])!r}; give "
+                          "MODEL_DIR TILES_DIR then key=value options")
+    rec = calibrate_model(args.model_dir, args.tiles_dir, **opts)
+    counts, names = rec["counts"], rec["class_names"]
+
+    def pct(which: str) -> str:
+        total = max(1, sum(counts[which].values()))
+        return ", ".join(f"{c} {100 * counts[which][c] / total:.2f}" for c in names)
+
+    print(f"{rec['pixels']} annotated pixels of {rec['tiles']} tiles ({','.join(rec['splits'])})")
+    print(f"class %  annotated: {pct('annotated')}")
+    print(f"class %  before:    {pct('before')}")
+    print(f"class %  after:     {pct('after')}  ({rec['iterations']} iterations)")
+    print("class_bias: " + ", ".join(f"{c} {b:+.4f}" for c, b in zip(names, rec["class_bias"],
+                                                                      strict=True)))
+    print(f"wrote {Path(args.model_dir) / CALIBRATION_FILE}; `slides segment` applies it "
+          "(class_bias=auto)")
+    return 0
+
+
 def run_segment(args: argparse.Namespace) -> int:
     """``visionforge slides segment MODEL_DIR SLIDE... out=DIR key=value...``"""
     from visionforge.errors import ConfigError
@@ -173,6 +226,7 @@ def run_segment(args: argparse.Namespace) -> int:
         raise ConfigError("slides segment: give at least one slide file after MODEL_DIR")
     out = _need(opts, "out", "slides segment", "out=maps/")
     kwargs = {k: v for k, v in opts.items() if k != "out"}
+    kwargs["class_bias"] = _class_bias(args.model_dir, opts.get("class_bias", "auto"))
     results = segment_slides(args.model_dir, slides, out, **kwargs)
     failed = 0
     for r in results:
@@ -182,6 +236,21 @@ def run_segment(args: argparse.Namespace) -> int:
         print(f"{getattr(r, 'slide', '?')}: {status}" + (f" ({reason})" if reason else ""))
     print(f"results in {out}")
     return 1 if failed else 0
+
+
+def _class_bias(model_dir: str, value: str) -> Any:
+    """Resolve ``class_bias=`` and say in one line which offsets are used."""
+    from visionforge.models.model_dir import read_model_meta
+    from visionforge.slides.calibrate import resolve_class_bias
+
+    names = read_model_meta(Path(model_dir)).get("class_names") or []
+    bias = resolve_class_bias(value, model_dir, names)
+    if bias.values is not None:
+        offsets = ", ".join(f"{c} {b:+.4f}" for c, b in zip(names, bias.values, strict=True))
+        print(f"class_bias={value}: logit offsets {offsets} (from {bias.source})")
+    elif str(value).strip().lower() == "auto":
+        print("class_bias=auto: no calibration.json in the model dir, no offsets")
+    return bias
 
 
 def run_report(args: argparse.Namespace) -> int:

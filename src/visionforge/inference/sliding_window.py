@@ -4,7 +4,8 @@ Written here rather than taken from MONAI to avoid a large dependency for ~80 li
 to run any backend (PyTorch, ONNX Runtime) through a plain ``fn(batch) -> logits``.
 Memory is bounded by ``tile_batch`` tiles in flight plus the output accumulator;
 :func:`stream_sliding_window` yields finished rows instead, holding one band of rows
-(whole-slide inference, :mod:`visionforge.slides.segment`).
+(whole-slide inference, :mod:`visionforge.slides.segment`). Tile batches span tile rows, so a
+narrow image still runs full batches (the batch size is what a CPU backend's speed hangs on).
 """
 
 from __future__ import annotations
@@ -69,31 +70,80 @@ def _check(overlap: float, tile_batch: int) -> None:
         raise ConfigError(f"tile_batch must be >= 1, got {tile_batch}")
 
 
-def _run_tiles(
-    strip: np.ndarray, xs: list[int], fn: Callable[[np.ndarray], np.ndarray],
-    tile: tuple[int, int], tile_batch: int,
-    prepare: Callable[[np.ndarray], np.ndarray] | None = None, pad_value: float = 0.0,
-) -> Iterator[tuple[int, np.ndarray]]:
-    """``(x, logits [S, th, tw])`` for the tiles of one tile row, ``tile_batch`` per ``fn`` call.
+class _Band:
+    """Logit and weight sums for the image rows ``[top, top + len)``, grown on demand.
 
-    ``strip`` may be narrower or shorter than a tile (a small image): its tiles are prepared,
-    then padded with ``pad_value`` to the tile size.
+    Rows not yet summed into are zero; :meth:`drop` retires finished rows at the top and
+    reuses their memory for rows further down (the arrays keep their size once grown).
+    """
+
+    def __init__(self, width: int, num_classes: int | None) -> None:
+        self.top = 0
+        self.width = width
+        self.norm = np.zeros((0, width), np.float32)
+        self.acc = None if num_classes is None else np.zeros((num_classes, 0, width), np.float32)
+
+    def _ensure(self, rows: int, num_classes: int | None = None) -> None:
+        if self.acc is None:
+            if num_classes is None:
+                raise ConfigError("stream_sliding_window: pass num_classes= when keep() skips tiles")
+            self.acc = np.zeros((num_classes, len(self.norm), self.width), np.float32)
+        have = len(self.norm)
+        if rows > have:
+            acc = np.zeros((self.acc.shape[0], rows, self.width), np.float32)
+            norm = np.zeros((rows, self.width), np.float32)
+            acc[:, :have], norm[:have] = self.acc, self.norm
+            self.acc, self.norm = acc, norm
+
+    def add(self, y: int, x: int, logits: np.ndarray, weights: np.ndarray) -> None:
+        """Sum one tile's weighted logits ``[S, th, tw]`` in at image position ``(y, x)``."""
+        th, tw = weights.shape
+        r = y - self.top
+        self._ensure(r + th, logits.shape[0])
+        self.acc[:, r : r + th, x : x + tw] += logits * weights
+        self.norm[r : r + th, x : x + tw] += weights
+
+    def rows(self, y: int, k: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """Views of the sums of image rows ``y .. y + k`` (columns ``:w``)."""
+        r = y - self.top
+        self._ensure(r + k)
+        return self.acc[:, r : r + k, :w], self.norm[r : r + k, :w]
+
+    def drop(self, n: int) -> None:
+        """Retire the top ``n`` rows (finished and handed out)."""
+        have = len(self.norm)
+        n_in = min(n, have)
+        if self.acc is not None and n_in:
+            self.acc[:, : have - n_in] = self.acc[:, n_in:]  # numpy copies overlapping slices safely
+            self.acc[:, have - n_in :] = 0
+        self.norm[: have - n_in] = self.norm[n_in:]
+        self.norm[have - n_in :] = 0
+        self.top += n
+
+
+def _run_batch(
+    batch: list[tuple[int, int, np.ndarray]], fn: Callable[[np.ndarray], np.ndarray],
+    tile: tuple[int, int], prepare: Callable[[np.ndarray], np.ndarray] | None,
+    pad_value: float,
+) -> np.ndarray:
+    """Logits ``[B, S, th, tw]`` of one batch of ``(y, x, tile pixels)``.
+
+    Tiles may be smaller than ``tile`` (an image smaller than a tile): they are prepared, then
+    padded with ``pad_value`` to the tile size.
     """
     th, tw = tile
-    for k in range(0, len(xs), tile_batch):
-        chunk = xs[k : k + tile_batch]
-        tiles = np.stack([strip[:, :, x : x + tw] for x in chunk])
-        tiles = np.asarray(prepare(tiles) if prepare is not None else tiles, np.float32)
-        if tiles.shape[-2:] != (th, tw):
-            padded = np.full(tiles.shape[:2] + (th, tw), pad_value, np.float32)
-            padded[:, :, : tiles.shape[2], : tiles.shape[3]] = tiles
-            tiles = padded
-        logits = np.asarray(fn(np.ascontiguousarray(tiles)), np.float32)
-        if logits.ndim != 4 or logits.shape[-2:] != (th, tw) or len(logits) != len(chunk):
-            raise ValueError(
-                f"fn must return [{len(chunk)}, S, {th}, {tw}] logits, got {list(logits.shape)}"
-            )
-        yield from zip(chunk, logits)
+    tiles = np.stack([t for _, _, t in batch])
+    tiles = np.asarray(prepare(tiles) if prepare is not None else tiles, np.float32)
+    if tiles.shape[-2:] != (th, tw):
+        padded = np.full(tiles.shape[:2] + (th, tw), pad_value, np.float32)
+        padded[:, :, : tiles.shape[2], : tiles.shape[3]] = tiles
+        tiles = padded
+    logits = np.asarray(fn(np.ascontiguousarray(tiles)), np.float32)
+    if logits.ndim != 4 or logits.shape[-2:] != (th, tw) or len(logits) != len(batch):
+        raise ValueError(
+            f"fn must return [{len(batch)}, S, {th}, {tw}] logits, got {list(logits.shape)}"
+        )
+    return logits
 
 
 def stream_sliding_window(
@@ -112,14 +162,21 @@ def stream_sliding_window(
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Sliding-window inference streamed top to bottom over an image of ``shape=(H, W)``.
 
-    Yields ``(y0, logit_sum [S, k, W], weight_sum [k, W])`` for rows ``y0 .. y0+k`` as soon as
-    no later tile touches them, so only one band of ``tile`` rows of logits is ever held.
-    The yielded arrays are views into that band, valid until the next step of the generator
+    Yields ``(y0, logit_sum [S, k, W], weight_sum [k, W])``, one block per tile row (rows
+    ``y0 .. y0+k`` up to the next tile row), as soon as no later tile touches those rows.
+    Tiles run in row-major order, ``tile_batch`` per ``fn`` call, and a batch may hold tiles
+    of several tile rows (a 768² image in 256² tiles at overlap 0.25 has 4 tiles a row: batches
+    of 8 take two rows, as MONAI's do). In memory: the pending batch (views into the raw rows
+    of its tile rows) and one band of logits from the oldest unfinished row to the newest tile;
+    a partial batch is run early rather than let that band grow past
+    ``th * (1 + ceil(tile_batch / tiles per row))`` rows (tissue-sparse rows, see ``keep``).
+    The yielded arrays are views into the band, valid until the next step of the generator
     (the caller may change them in place, e.g. divide ``logit_sum`` by ``weight_sum``).
     Blended logits are ``logit_sum / weight_sum`` where ``weight_sum > 0``; a weight of 0 means
     no tile ran there (``keep(y, x)`` returned False for every tile covering the pixel).
-    The tile grid, weights and summation order are those of :func:`sliding_window_inference`
-    (which is this generator run over a whole array).
+    Each pixel sums its tiles in row-major order whatever the batching, so the result is the
+    same (bit for bit, for an ``fn`` whose tile outputs do not depend on the batch) as running
+    one row at a time. :func:`sliding_window_inference` is this generator over a whole array.
 
     Args:
         read_rows: ``(y0, y1) -> [C, y1 - y0, W]`` rows (``y1 <= H``): preprocessed float32,
@@ -129,7 +186,7 @@ def stream_sliding_window(
         keep: ``(y, x) -> bool``: run the tile at ``(y, x)``? (default: every tile).
         prepare: raw tile batch ``[B, C, th, tw]`` -> float32 model input of the same shape,
             applied per tile batch, so no preprocessed (float32) copy of a whole row band is
-            ever made: memory in flight is the raw band plus ``tile_batch`` tiles. It must be
+            ever made: memory in flight is the raw rows plus ``tile_batch`` tiles. It must be
             pixel-wise (normalisation, channel order) for the result to equal preprocessing the
             whole image first.
     """
@@ -139,30 +196,50 @@ def stream_sliding_window(
     ph, pw = max(h, th), max(w, tw)
     weights = blend_weights(th, tw, blend)
     ys, xs = tile_starts(ph, th, overlap), tile_starts(pw, tw, overlap)
-    # the band always starts at the current tile row: rows y .. y + th, reused in place
-    acc = None if num_classes is None else np.zeros((num_classes, th, pw), np.float32)
-    norm = np.zeros((th, pw), np.float32)
+    max_rows = th * (1 + -(-tile_batch // len(xs)))
+    band = _Band(pw, num_classes)
+    pending: list[tuple[int, int, np.ndarray]] = []  # (y, x, tile pixels) awaiting a batch
+    nxt = 0  # index in ys of the first tile row not yet yielded
+
+    def run() -> None:
+        logits = _run_batch(pending, fn, (th, tw), prepare, pad_value)
+        for (y, x, _), lg in zip(pending, logits):
+            band.add(y, x, lg, weights)
+        pending.clear()
+
+    def finished(limit: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield the tile rows that end at or before ``limit``, then retire them."""
+        nonlocal nxt
+        start = nxt
+        while nxt < len(ys):
+            y, end = ys[nxt], ys[nxt + 1] if nxt + 1 < len(ys) else ph
+            if end > limit:
+                break
+            k = max(0, min(end - y, h - y))
+            if k:
+                yield (y, *band.rows(y, k, w))
+            nxt += 1
+        if nxt > start:
+            band.drop((ys[nxt] if nxt < len(ys) else ph) - ys[start])
+
     for i, y in enumerate(ys):
-        run = [x for x in xs if keep is None or keep(y, x)]
-        if run:
+        if pending and y + th - ys[nxt] > max_rows:  # bound the band: run the partial batch
+            run()
+            yield from finished(y)
+        run_xs = [x for x in xs if keep is None or keep(y, x)]
+        if run_xs:
             rows = read_rows(y, min(y + th, h))
             strip = rows if prepare is not None else np.asarray(rows, np.float32)
-            for x, logits in _run_tiles(strip, run, fn, (th, tw), tile_batch, prepare, pad_value):
-                if acc is None:
-                    acc = np.zeros((logits.shape[0], th, pw), np.float32)
-                acc[:, :, x : x + tw] += logits * weights
-                norm[:, x : x + tw] += weights
-        if acc is None:
-            raise ConfigError("stream_sliding_window: pass num_classes= when keep() skips tiles")
-        done = (ys[i + 1] if i + 1 < len(ys) else ph) - y  # rows no later tile touches
-        k = max(0, min(done, h - y))
-        if k:
-            yield y, acc[:, :k, :w], norm[:k, :w]
-        if done < th:  # shift the unfinished rows up; the band moves down by `done`
-            acc[:, : th - done] = acc[:, done:]  # numpy copies overlapping slices safely
-            norm[: th - done] = norm[done:]
-        acc[:, th - done :] = 0
-        norm[th - done :] = 0
+            for x in run_xs:
+                pending.append((y, x, strip[:, :, x : x + tw]))
+                if len(pending) == tile_batch:
+                    run()
+        # rows before the next tile row are done unless a pending tile still covers them
+        limit = ys[i + 1] if i + 1 < len(ys) else ph
+        yield from finished(min(limit, pending[0][0]) if pending else limit)
+    if pending:
+        run()
+    yield from finished(ph)
 
 
 def sliding_window_inference(

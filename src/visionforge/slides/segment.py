@@ -9,7 +9,9 @@ preprocessed per batch), the tile batch; finished label rows go straight into a 
 TIFF (256² tiles, levels /4 and /16 as SubIFDs) and into streamed statistics (pixel counts,
 connected objects merged across bands, finished objects retired as a size histogram). Tiles without tissue (tissue mask from
 the thumbnail) are not run and are labelled background; inside tissue tiles the model's own
-prediction (its background class included) is kept.
+prediction (its background class included) is kept. Per-class logit offsets
+(``class_bias``; by default the model dir's ``calibration.json`` from
+:mod:`visionforge.slides.calibrate`) are added to the blended logits before the argmax.
 
 Per slide, ``out_dir/<stem>/``: ``labels.tif``, ``overlay.png``, ``tissue.png``,
 ``composition.csv``, ``objects.csv``, ``slide.json``; per batch ``composition.csv`` and
@@ -65,6 +67,7 @@ class _Settings:
     tissue_cutoff: float | None
     min_object_px: int
     backend: str
+    class_bias: np.ndarray | None = None  # logit offsets [S] added before the argmax
 
 
 def default_colors(class_names: Sequence[str]) -> list[list[int]]:
@@ -117,6 +120,8 @@ def _label_rows(pred: Any, reader: Any, downsample: float, shape: tuple[int, int
         covered = weight > 0
         # in place: the band's finished rows are ours until the generator's next step
         np.divide(total, weight, out=total, where=covered[None])
+        if s.class_bias is not None:  # calibration offsets (visionforge.slides.calibrate)
+            total += s.class_bias[:, None, None]
         labels = total.argmax(0).astype(np.uint8)
         labels[~covered] = background
         yield labels
@@ -220,7 +225,8 @@ def _tissue_keep(tm: Any, downsample: float, tile: tuple[int, int]) -> Callable[
 
 
 # -- one slide --------------------------------------------------------------------------------
-def _segment_one(pred: Any, path: Path, out: Path, s: _Settings) -> dict[str, Any]:
+def _segment_one(pred: Any, path: Path, out: Path, s: _Settings,
+                 bias_record: dict[str, Any]) -> dict[str, Any]:
     """Segment one slide into ``out``; returns the slide.json fields (status ok/skipped)."""
     from dataclasses import replace
 
@@ -243,7 +249,7 @@ def _segment_one(pred: Any, path: Path, out: Path, s: _Settings) -> dict[str, An
         info: dict[str, Any] = {
             "mpp": work_mpp, "slide_mpp": reader.mpp if reader.has_mpp else None, "downsample": d, "shape": list(shape),
             "tissue": {**tm.to_dict(), "used": s.tissue}, "class_names": names,
-            "class_colors": colors}
+            "class_colors": colors, "class_bias": bias_record}
         if s.tissue and tm.empty:
             return {**info, "status": "skipped", "reason": tm.message}
         tile = tuple(pred.input_shape[1:])
@@ -270,19 +276,24 @@ def _segment_one(pred: Any, path: Path, out: Path, s: _Settings) -> dict[str, An
             "objects": {o["class"]: o["count"] for o in objects}}
 
 
-def _run_slide(pred: Any, path: Path, out: Path, s: _Settings, resume: bool) -> SlideResult:
-    """Segment (or resume) one slide; any error becomes a ``failed`` result, not an exception."""
+def _run_slide(pred: Any, path: Path, out: Path, s: _Settings, resume: bool,
+               bias_record: dict[str, Any]) -> SlideResult:
+    """Segment (or resume) one slide; any error becomes a ``failed`` result, not an exception.
+
+    A slide finished with other class offsets is done again.
+    """
     record = out / "slide.json"
     if resume and record.is_file():
         try:
             old = read_json(record)
         except Exception:  # noqa: BLE001 - a damaged record means: do it again
             old = {}
-        if old.get("status") == "ok" and (out / "labels.tif").is_file():
+        same_bias = (old.get("class_bias") or {}).get("values") == bias_record["values"]
+        if old.get("status") == "ok" and (out / "labels.tif").is_file() and same_bias:
             return SlideResult(path, "ok", out, None, old, resumed=True)
     start = time.perf_counter()
     try:
-        info = _segment_one(pred, path, out, s)
+        info = _segment_one(pred, path, out, s, bias_record)
     except (VisionforgeError, OSError, ValueError) as exc:
         info = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:  # noqa: BLE001 - one bad slide must not stop the batch
@@ -364,6 +375,7 @@ def _write_batch(out_dir: Path, results: list[SlideResult], model_dir: Path, s: 
     write_csv(out_dir / "composition.csv", rows, header)
     atomic_write_json(out_dir / "summary.json", {
         "model_dir": str(model_dir), "mpp": s.mpp, "downsample": s.downsample, "processes": world,
+        "class_bias": None if s.class_bias is None else s.class_bias.tolist(),
         "counts": {st: sum(r.status == st for r in results) for st in ("ok", "failed", "skipped")},
         "slides": [{"slide": str(r.slide), "status": r.status, "reason": r.reason,
                     "out": str(r.out_dir), "seconds": r.info.get("seconds"),
@@ -388,6 +400,7 @@ def segment_slides(
     num_nodes: int = 1,
     strategy: str = "auto",
     backend: str = "auto",
+    class_bias: Any = "auto",
 ) -> list[SlideResult]:
     """Segment whole slides with a model dir; see the module docstring for the outputs.
 
@@ -403,6 +416,10 @@ def segment_slides(
         devices, num_nodes, strategy: spread slides over processes (Lightning Fabric);
             one slide per rank, round robin; rank 0 writes the batch files.
         backend: Predictor backend on CPU (``auto``/``torch``/``onnxruntime``).
+        class_bias: per-class offsets added to the blended logits before the argmax:
+            ``auto`` (the model dir's ``calibration.json`` from ``slides calibrate`` when there
+            is one), ``none``, or one number per class (``"0,0.3,-0.1"`` or a sequence); see
+            :func:`visionforge.slides.calibrate.resolve_class_bias`. Recorded in slide.json.
 
     Returns:
         One :class:`SlideResult` per slide (every rank gets all of them); a failing slide is
@@ -410,14 +427,17 @@ def segment_slides(
     """
     from visionforge.inference import Predictor
     from visionforge.models.model_dir import read_model_meta
+    from visionforge.slides.calibrate import resolve_class_bias
 
     model_dir, out = Path(model_dir), Path(out_dir)
     meta = read_model_meta(model_dir)
     if meta.get("task") != "segmentation" or not meta.get("class_names"):
         raise ConfigError(f"{model_dir}: segment_slides needs a segmentation model with "
                           f"class_names in model.json (task is {meta.get('task')!r})")
+    bias = resolve_class_bias(class_bias, model_dir, meta["class_names"])
     s = _Settings(*_resolve_mpp(meta, mpp, model_dir), int(tile_batch), float(overlap),
-                  bool(tissue), tissue_mode, tissue_cutoff, int(min_object_px), backend)
+                  bool(tissue), tissue_mode, tissue_cutoff, int(min_object_px), backend,
+                  None if bias.values is None else np.asarray(bias.values, np.float32))
     jobs = _slide_dirs(slides, out)
     out.mkdir(parents=True, exist_ok=True)
     fabric = _launch(devices, num_nodes, strategy)
@@ -428,7 +448,7 @@ def segment_slides(
         pred = Predictor(model_dir, backend=backend, batch_size=s.tile_batch,
                          device=str(fabric.device))
         for path, slide_out in mine:
-            done[path] = _run_slide(pred, path, slide_out, s, resume)
+            done[path] = _run_slide(pred, path, slide_out, s, resume, bias.to_dict())
     fabric.barrier()
     results = [done.get(p) or _read_result(p, o) for p, o in jobs]
     if rank == 0:
