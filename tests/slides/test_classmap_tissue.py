@@ -91,7 +91,7 @@ def test_tissue_mask_otsu_on_the_ihc_slide(ihc_slide, tmp_path):
     from visionforge.slides.reader import open_slide
 
     with open_slide(ihc_slide.slide) as slide:
-        auto = tissue_mask(slide, "he", max_size=512)
+        auto = tissue_mask(slide, "he", max_size=512, method="otsu")
         thumb = slide.thumbnail(512)
     assert auto.auto and 0.0 < auto.cutoff < 1.0 and auto.downsample == 4.0
     assert auto.mask.shape == (512, 512) and not auto.empty
@@ -103,12 +103,36 @@ def test_tissue_mask_otsu_on_the_ihc_slide(ihc_slide, tmp_path):
     manual = tissue_mask(thumb, "he", cutoff=auto.cutoff / 2)
     assert not manual.auto and manual.fraction > auto.fraction
     assert manual.to_dict()["cutoff"] == pytest.approx(auto.cutoff / 2)
-    gray = tissue_mask(thumb, "grayscale")
+    assert auto.to_dict()["method"] == "otsu" and "otsu cutoff" in auto.message
+    gray = tissue_mask(thumb, "grayscale", method="otsu")
     assert 0.1 < gray.fraction < 0.9
     preview = write_tissue_preview(thumb, auto, tmp_path / "tissue.png")
     from PIL import Image
 
     assert Image.open(preview).size == (512, 512)
+
+
+def test_triangle_keeps_pale_tissue_that_otsu_drops_and_leaves_glass_out():
+    from skimage import data
+
+    from visionforge.slides.synthetic import ihc_labels
+
+    ihc = data.immunohistochemistry()
+    labels = ihc_labels(ihc)
+    rng = np.random.default_rng(0)  # the IHC image on a glass slide (bright, grey, noisy)
+    glass = np.clip(235 + rng.normal(0, 4, (1024, 1024, 3)), 0, 255).astype(np.uint8)
+    glass[256:768, 256:768] = ihc
+    inside = np.zeros((1024, 1024), bool)
+    inside[256:768, 256:768] = True
+    tri, otsu = tissue_mask(glass), tissue_mask(glass, method="otsu")
+    assert tri.method == "triangle" and tri.auto and tri.cutoff < otsu.cutoff
+    stained = labels > 0
+    # triangle keeps nearly all stained tissue; Otsu splits pale from dark stain instead
+    assert tri.mask[inside][stained.ravel()].mean() > 0.9
+    assert otsu.mask[inside][stained.ravel()].mean() < tri.mask[inside][stained.ravel()].mean() - 0.1
+    assert tri.mask[~inside].mean() < 0.01  # glass stays out
+    with pytest.raises(ConfigError, match="tissue method='mean'"):
+        tissue_mask(glass, method="mean")  # type: ignore[arg-type]
 
 
 def test_blank_image_gives_an_empty_mask_not_a_crash():

@@ -45,7 +45,7 @@ Per slide, out/<stem>/ gets labels.tif, overlay.png, tissue.png, composition.csv
 slide.json; out/composition.csv and out/summary.json cover the batch. Finished slides are skipped
 when the command is run again (resume=false redoes them).
 keys: out (required), mpp, tile_batch, overlap, tissue (true|false), tissue_mode (he|grayscale),
-tissue_cutoff, min_object_px, resume (true|false), devices, num_nodes, strategy, class_bias
+tissue_cutoff, tissue_method (triangle|otsu), min_object_px, resume (true|false), devices, num_nodes, strategy, class_bias
 (auto = MODEL_DIR/calibration.json when present | none | one number per class, e.g. 0,0.4,-0.1:
 offsets added to the logits before the argmax)
 """
@@ -61,7 +61,7 @@ the holdout, or a JSON file {slide stem: [x0, y0, w, h]})
 
 TILES_KEYS = ("out", "class_map", "annotations", "mpp", "downsample", "mode", "tile_size",
               "tile_count", "fmt", "rotate", "seed", "holdout", "val_fraction")
-SEGMENT_KEYS = ("out", "mpp", "tile_batch", "overlap", "tissue", "tissue_mode", "tissue_cutoff",
+SEGMENT_KEYS = ("out", "mpp", "tile_batch", "overlap", "tissue", "tissue_mode", "tissue_cutoff", "tissue_method",
                 "min_object_px", "resume", "devices", "num_nodes", "strategy", "class_bias")
 CALIBRATE_KEYS = ("splits", "iterations", "tol", "max_pixels", "tile_batch", "backend")
 REPORT_KEYS = ("out", "model_dir", "annotations", "class_map", "regions")

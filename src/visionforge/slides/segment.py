@@ -65,6 +65,7 @@ class _Settings:
     tissue: bool
     tissue_mode: str
     tissue_cutoff: float | None
+    tissue_method: str
     min_object_px: int
     backend: str
     class_bias: np.ndarray | None = None  # logit offsets [S] added before the argmax
@@ -242,7 +243,7 @@ def _segment_one(pred: Any, path: Path, out: Path, s: _Settings,
         w0, h0 = reader.dimensions
         shape = (max(1, round(h0 / d)), max(1, round(w0 / d)))
         thumb = reader.thumbnail(1024)
-        tm = replace(tissue_mask(thumb, s.tissue_mode, s.tissue_cutoff),
+        tm = replace(tissue_mask(thumb, s.tissue_mode, s.tissue_cutoff, method=s.tissue_method),
                      downsample=w0 / thumb.shape[1], source=str(path))
         out.mkdir(parents=True, exist_ok=True)
         write_tissue_preview(thumb, tm, out / "tissue.png")
@@ -394,6 +395,7 @@ def segment_slides(
     tissue: bool = True,
     tissue_mode: str = "he",
     tissue_cutoff: float | None = None,
+    tissue_method: str = "triangle",
     min_object_px: int = 32,
     resume: bool = True,
     devices: int | str = 1,
@@ -409,8 +411,9 @@ def segment_slides(
             cut by downsample, with ``"slide_downsample"`` only, works at that downsample).
         tile_batch: tiles per forward pass (bounds the memory in flight).
         overlap: share of a tile overlapping its neighbour (blended with Gaussian weights).
-        tissue, tissue_mode, tissue_cutoff: restrict to the tissue mask (``he``/``grayscale``,
-            Otsu cutoff unless given); a slide without tissue is reported as ``skipped``.
+        tissue, tissue_mode, tissue_cutoff, tissue_method: restrict to the tissue mask
+            (``he``/``grayscale``; cutoff found by ``triangle`` or ``otsu`` unless given); a
+            slide without tissue is reported as ``skipped``.
         min_object_px: smallest connected object counted in ``objects.csv`` (working px).
         resume: skip slides whose ``slide.json`` says ``ok``.
         devices, num_nodes, strategy: spread slides over processes (Lightning Fabric);
@@ -428,6 +431,7 @@ def segment_slides(
     from visionforge.inference import Predictor
     from visionforge.models.model_dir import read_model_meta
     from visionforge.slides.calibrate import resolve_class_bias
+    from visionforge.slides.tissue import METHODS
 
     model_dir, out = Path(model_dir), Path(out_dir)
     meta = read_model_meta(model_dir)
@@ -435,8 +439,10 @@ def segment_slides(
         raise ConfigError(f"{model_dir}: segment_slides needs a segmentation model with "
                           f"class_names in model.json (task is {meta.get('task')!r})")
     bias = resolve_class_bias(class_bias, model_dir, meta["class_names"])
+    if tissue_method not in METHODS:
+        raise ConfigError(f"tissue_method={tissue_method!r}: use one of {', '.join(METHODS)}")
     s = _Settings(*_resolve_mpp(meta, mpp, model_dir), int(tile_batch), float(overlap),
-                  bool(tissue), tissue_mode, tissue_cutoff, int(min_object_px), backend,
+                  bool(tissue), tissue_mode, tissue_cutoff, tissue_method, int(min_object_px), backend,
                   None if bias.values is None else np.asarray(bias.values, np.float32))
     jobs = _slide_dirs(slides, out)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,12 @@ cutoff are tissue:
   is coloured, so background has low saturation.
 * ``grayscale``: darkness, ``1 − luminance`` — for unstained or single-channel scans.
 
-The cutoff is Otsu's threshold of the scores (``skimage.filters.threshold_otsu``) unless given;
+The cutoff is found automatically unless given: ``method="triangle"`` (default,
+``skimage.filters.threshold_triangle``) or ``"otsu"`` (``threshold_otsu``). Triangle is the
+default because a slide's score histogram is one tall glass peak with a long tissue tail, the
+case the triangle method is made for; Otsu assumes two balanced modes and, where pale tissue
+forms a mode of its own, splits pale from dark tissue instead of glass from tissue (measured on
+the IHC slide: Otsu kept 49.7 % of the slide as tissue where the annotations cover 64.4 %).
 :attr:`TissueMask.cutoff` and :meth:`TissueMask.to_dict` let the caller save it with the run so
 the same cutoff can be passed back. Small objects and holes are removed by connected-component
 labelling (``scipy.ndimage``). An image without tissue gives a mask with ``empty == True`` and
@@ -25,6 +30,8 @@ import numpy as np
 from visionforge.errors import ConfigError
 
 Mode = Literal["he", "grayscale"]
+Method = Literal["triangle", "otsu"]
+METHODS = ("triangle", "otsu")
 
 
 @dataclass
@@ -37,6 +44,7 @@ class TissueMask:
     cutoff: float
     auto: bool
     source: str = "image"
+    method: str = "triangle"
 
     @property
     def fraction(self) -> float:
@@ -49,7 +57,7 @@ class TissueMask:
 
     @property
     def message(self) -> str:
-        how = f"mode {self.mode}, {'Otsu' if self.auto else 'manual'} cutoff {self.cutoff:.4g}"
+        how = f"mode {self.mode}, {self.method if self.auto else 'manual'} cutoff {self.cutoff:.4g}"
         if self.empty:
             return (f"{self.source}: no tissue found ({how}); the slide may be blank, or pass a "
                     "lower cutoff= (or the other mode)")
@@ -57,7 +65,7 @@ class TissueMask:
 
     def to_dict(self) -> dict[str, Any]:
         """What to save with the run to reproduce this mask."""
-        return {"mode": self.mode, "cutoff": self.cutoff, "auto": self.auto,
+        return {"mode": self.mode, "method": self.method, "cutoff": self.cutoff, "auto": self.auto,
                 "downsample": self.downsample, "fraction": self.fraction, "empty": self.empty}
 
 
@@ -91,11 +99,13 @@ def _cleanup(mask: np.ndarray, min_object_px: int, min_hole_px: int) -> np.ndarr
 
 
 def tissue_mask(source: Any, mode: Mode = "he", cutoff: float | None = None, *,
-                max_size: int = 2048, min_object_px: int = 64, min_hole_px: int = 64) -> TissueMask:
+                max_size: int = 2048, min_object_px: int = 64, min_hole_px: int = 64,
+                method: Method = "triangle") -> TissueMask:
     """Tissue mask of a :class:`~visionforge.slides.reader.SlideReader` or an RGB array.
 
     A reader is read as a thumbnail whose longest side is ``max_size`` px (the downsample is
-    recorded); an array is used as it is (downsample 1). ``cutoff=None`` uses Otsu's threshold.
+    recorded); an array is used as it is (downsample 1). ``cutoff=None`` finds the cutoff with
+    ``method`` (``triangle`` or ``otsu``; see the module docstring).
     Connected tissue pieces up to ``min_object_px`` pixels and holes up to ``min_hole_px`` pixels
     (at the mask's resolution) are removed.
     """
@@ -104,17 +114,20 @@ def tissue_mask(source: Any, mode: Mode = "he", cutoff: float | None = None, *,
     else:
         image = source.thumbnail(max_size)
         downsample, name = source.dimensions[0] / image.shape[1], str(source.path)
+    if method not in METHODS:
+        raise ConfigError(f"tissue method={method!r}: use one of {', '.join(METHODS)}")
     score = tissue_score(image, mode)
     auto = cutoff is None
     if auto:
-        from skimage.filters import threshold_otsu
+        from skimage.filters import threshold_otsu, threshold_triangle
 
+        find = threshold_triangle if method == "triangle" else threshold_otsu
         # a uniform image has no threshold: everything is at the cutoff, nothing above it
-        cutoff = float(score.flat[0]) if np.ptp(score) == 0 else float(threshold_otsu(score))
+        cutoff = float(score.flat[0]) if np.ptp(score) == 0 else float(find(score))
     elif not 0.0 <= float(cutoff) <= 1.0:  # type: ignore[arg-type]
         raise ConfigError(f"tissue cutoff={cutoff!r} must be in [0, 1] (a {mode} score)")
     mask = _cleanup(score > float(cutoff), min_object_px, min_hole_px)  # type: ignore[arg-type]
-    return TissueMask(mask, float(downsample), mode, float(cutoff), auto, name)  # type: ignore[arg-type]
+    return TissueMask(mask, float(downsample), mode, float(cutoff), auto, name, method)  # type: ignore[arg-type]
 
 
 def write_tissue_preview(image: np.ndarray, tissue: TissueMask, path: str | Path,
