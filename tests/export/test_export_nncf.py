@@ -99,3 +99,14 @@ def test_bad_quantize_and_scope_are_clear_errors(seg_copy):
         Predictor(seg_copy, backend="openvino-int8-nncf")  # nothing recorded yet
     with pytest.raises(ConfigError, match="backend must be one of"):
         Predictor(seg_copy, backend="tensorflow")
+
+
+def test_cli_bad_quantize_or_scope_exits_2_without_traceback(seg_copy, capsys):
+    from visionforge.cli.main import main
+
+    assert main(["export", str(seg_copy), "formats=onnx", "quantize=int4"]) == 2
+    err = capsys.readouterr().err
+    assert "quantize must be int8 or int8-nncf" in err and "Traceback" not in err
+    assert main(["export", str(seg_copy), "quantize=int8-nncf", "nncf_scope=most"]) == 2
+    err = capsys.readouterr().err
+    assert "nncf_scope must be one of ['all', 'conv']" in err and "Traceback" not in err
