@@ -1,6 +1,7 @@
 """CPU inference: DeepLabV3+ (CODAvision spec) end-to-end Predictor img/s per backend vs eager.
 
-A thin wrapper around ``visionforge export quantize=int8`` and ``visionforge benchmark``:
+A thin wrapper around ``visionforge export quantize=int8,int8-nncf`` and ``visionforge
+benchmark``:
 it makes (or takes, ``--model-dir``) a model dir, quantises it with the export command's
 own code (so the INT8 file timed here is the file users get, with the accuracy drop that
 export records in ``int8.json``), then times every backend with
@@ -9,7 +10,7 @@ median of ``--calls``, ratios to eager fp32 PyTorch. ``auto`` is what ``Predicto
 picks on this machine.
 
     python benchmarks/predict_cpu.py [--size 512] [--batch 1] [--calls 3] [--threads N]
-        [--model-dir DIR --calibration FOLDER --validation FOLDER]
+        [--model-dir DIR --calibration FOLDER --validation FOLDER] [--nncf-scope all|conv]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ BACKENDS = (
     "openvino",
     "onnxruntime-int8-static",
     "openvino-int8-static",
+    "openvino-int8-nncf",
     "auto",
 )
 
@@ -57,6 +59,8 @@ def main() -> None:
     ap.add_argument("--calibration", default=None, help="image folder for INT8 calibration")
     ap.add_argument("--validation", default=None, help="images/ + masks/ for the mIoU drop")
     ap.add_argument("--backends", default=",".join(BACKENDS))
+    ap.add_argument("--nncf-scope", default=None, help="all|conv (default: export's default)")
+    ap.add_argument("--skip-export", action="store_true", help="time the files already made")
     args = ap.parse_args()
 
     from visionforge.export import export_model
@@ -76,16 +80,20 @@ def main() -> None:
         raw = {"input_size": meta["input_size"], "preprocessing": {"input_range": [0, 255]}}
         calib = real_sample_inputs(raw, args.calib)
     validation = labelled_folder(args.validation, meta) if args.validation else None
-    # the code path of `visionforge export MODEL_DIR quantize=int8 calibration=...`
-    report = export_model(
-        mdir,
-        formats="onnx",
-        quantize="int8",
-        calibration_data=calib,
-        validation_data=validation,
-        options={"int8_modes": "static"},
-    )
-    print(report.table())
+    # the code path of `visionforge export MODEL_DIR quantize=int8,int8-nncf calibration=...`
+    options = {"int8_modes": "static"}
+    if args.nncf_scope:
+        options["nncf_scope"] = args.nncf_scope
+    if not args.skip_export:
+        report = export_model(
+            mdir,
+            formats="onnx",
+            quantize="int8,int8-nncf",
+            calibration_data=calib,
+            validation_data=validation,
+            options=options,
+        )
+        print(report.table())
     record = json.loads((mdir / "int8.json").read_text()) if (mdir / "int8.json").is_file() else {}
     for e in record.get("models", []):
         print(f"int8.json: {e['name']} {e['metric']} drop {e['drop']:.2f} ({e['basis']})")
@@ -106,10 +114,10 @@ def main() -> None:
     print(bench.table())
     for batch in sorted({r.batch for r in bench.rows}):
         rows = {r.backend: r for r in bench.rows if r.batch == batch}
-        for q in ("onnxruntime", "openvino"):
-            if q in rows and f"{q}-int8-static" in rows:
-                ratio = rows[f"{q}-int8-static"].img_per_s / rows[q].img_per_s
-                print(f"batch {batch}: {q} INT8 static / {q} fp32 = {ratio:.2f}x")
+        for q, v in (("onnxruntime", "static"), ("openvino", "static"), ("openvino", "nncf")):
+            if q in rows and f"{q}-int8-{v}" in rows:
+                ratio = rows[f"{q}-int8-{v}"].img_per_s / rows[q].img_per_s
+                print(f"batch {batch}: {q} INT8 {v} / {q} fp32 = {ratio:.2f}x")
         if "auto" in rows:
             print(f"batch {batch}: auto ran {rows['auto'].detail}")
 

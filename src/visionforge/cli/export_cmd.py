@@ -8,7 +8,10 @@ EXAMPLE = """examples:
   visionforge export runs/digits/model formats=onnx,torchscript
   visionforge export runs/seg/model formats=all quantize=int8 calibration=data/seg/images \\
       validation=data/seg/val out=exported/
-keys: formats (comma list or all), out, quantize (int8), calibration (image folder),
+  visionforge export runs/seg/model formats=onnx quantize=int8,int8-nncf \\
+      calibration=data/seg/images validation=data/seg/val nncf_scope=all
+keys: formats (comma list or all), out, quantize (int8, int8-nncf or both),
+      calibration (image folder), nncf_scope (all|conv: where NNCF puts INT8),
       validation (class folders, or images/ + masks/), batch (smoke batch size),
       opset, onnx_exporter (auto|dynamo|torchscript)
 """
@@ -22,6 +25,7 @@ KEYS = (
     "batch",
     "opset",
     "onnx_exporter",
+    "nncf_scope",
 )
 
 
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         from visionforge.inference.files import labelled_folder
 
         validation = labelled_folder(opts["validation"], meta)
-    options = {k: opts[k] for k in ("onnx_exporter",) if k in opts}
+    options = {k: opts[k] for k in ("onnx_exporter", "nncf_scope") if k in opts}
     if "opset" in opts:
         options["opset"] = int(opts["opset"])
     report = export_model(

@@ -7,7 +7,8 @@
 Formats (registered in :data:`visionforge.registry.EXPORTERS`): ``pytorch``,
 ``torchscript``, ``onnx``, ``tensorrt``, ``coreml``, ``tflite``, ``executorch``;
 ``quantize="int8"`` adds ONNX Runtime INT8 models (dynamic, and static with
-calibration data). A failure in one format is recorded and the others still run.
+calibration data), ``quantize="int8-nncf"`` an OpenVINO INT8 IR quantised by NNCF
+(``"int8,int8-nncf"``: both). A failure in one format is recorded and the others still run.
 """
 
 from __future__ import annotations
@@ -71,11 +72,28 @@ def _resolve_formats(
 ) -> list[str]:
     """The formats to export, with ``onnx`` added when INT8 quantisation needs it."""
     names = _parse_formats(formats, meta)
-    if quantize is None:
+    if not parse_quantize(quantize):
         return names
-    if str(quantize).lower() != "int8":
-        raise ConfigError(f"quantize must be 'int8' (or None), got {quantize!r}")
     return names if "onnx" in names else _parse_formats([*names, "onnx"], meta)
+
+
+#: ``quantize`` values: ONNX Runtime INT8 (dynamic/static QDQ) and OpenVINO INT8 via NNCF.
+QUANTIZE_KINDS = ("int8", "int8-nncf")
+
+
+def parse_quantize(quantize: str | Sequence[str] | None) -> list[str]:
+    """``"int8"``, ``"int8-nncf"`` or both (comma list) as a list; raises ConfigError otherwise."""
+    if quantize is None:
+        return []
+    items = quantize.split(",") if isinstance(quantize, str) else list(quantize)
+    kinds = [str(q).strip().lower() for q in items if str(q).strip()]
+    bad = [q for q in kinds if q not in QUANTIZE_KINDS]
+    if bad or not kinds:
+        raise ConfigError(
+            f"quantize must be {' or '.join(QUANTIZE_KINDS)} or both comma-separated "
+            f"(e.g. quantize=int8,int8-nncf), got {quantize!r}"
+        )
+    return list(dict.fromkeys(kinds))
 
 
 def _smoke_inputs(meta: dict[str, Any], calibration_data: Any, batch_size: int) -> np.ndarray:
@@ -100,23 +118,30 @@ def _reference_outputs(model: Any, inputs: np.ndarray) -> list[tuple[str, np.nda
 
 
 def _quantized_results(
-    ctx: ExportContext, calibration_data: Any, validation_data: Any
+    ctx: ExportContext, kinds: list[str], calibration_data: Any, validation_data: Any
 ) -> list[ExportResult]:
     """INT8 rows of the report, made from the fp32 ONNX artifact."""
     if "onnx" not in ctx.artifacts:
         return [ExportResult("onnx-int8", status="failed", reason="the fp32 ONNX export failed")]
     from visionforge.export.quantize import quantization_results
 
-    modes = ctx.options.get("int8_modes")  # e.g. "static": skip the slow dynamic INT8 pass
-    if isinstance(modes, str):
-        modes = tuple(m.strip() for m in modes.split(",") if m.strip())
-    return quantization_results(
-        ctx,
-        ctx.artifacts["onnx"],
-        calibration_data,
-        validation_data,
-        **({"modes": modes} if modes else {}),
-    )
+    results: list[ExportResult] = []
+    if "int8" in kinds:
+        modes = ctx.options.get("int8_modes")  # e.g. "static": skip the slow dynamic INT8 pass
+        if isinstance(modes, str):
+            modes = tuple(m.strip() for m in modes.split(",") if m.strip())
+        results += quantization_results(
+            ctx,
+            ctx.artifacts["onnx"],
+            calibration_data,
+            validation_data,
+            **({"modes": modes} if modes else {}),
+        )
+    if "int8-nncf" in kinds:
+        from visionforge.export.nncf_quant import nncf_results
+
+        results += nncf_results(ctx, ctx.artifacts["onnx"], calibration_data, validation_data)
+    return results
 
 
 def _record_int8(mdir: Path, meta: dict[str, Any], results: list[ExportResult]) -> None:
@@ -151,7 +176,9 @@ def export_model(
         formats: names or a comma-separated string (``"onnx,torchscript"``); None/``"all"``
             exports every registered format (ExecuTorch only for signal models).
         quantize: ``"int8"`` adds INT8 ONNX models (dynamic; static when
-            ``calibration_data`` is given); needs the ``onnx`` format (added if missing).
+            ``calibration_data`` is given); ``"int8-nncf"`` an OpenVINO INT8 IR made by NNCF
+            from the calibration data (option ``nncf_scope``: ``all`` | ``conv``);
+            ``"int8,int8-nncf"`` both. Needs the ``onnx`` format (added if missing).
         calibration_data: RGB samples in the model's input range (not normalised): an array
             ``[N, C, H, W]``, a dataset of ``{"image", "label"|"mask"}`` dicts or ``(x, y)`` tuples.
         validation_data: same forms, with labels/masks, to measure the INT8 metric drop.
@@ -170,6 +197,10 @@ def export_model(
     model = load_model(mdir)  # raises WeightsError naming the dir if it is not a model dir
     meta = dict(model_meta(model))
     names = _resolve_formats(formats, quantize, meta)
+    if "int8-nncf" in parse_quantize(quantize):  # a bad scope is a config error, not a failed row
+        from visionforge.export.nncf_quant import DEFAULT_SCOPE, _check_scope
+
+        _check_scope((options or {}).get("nncf_scope", DEFAULT_SCOPE))
     out = Path(out_dir) if out_dir is not None else mdir / "export"
     out.mkdir(parents=True, exist_ok=True)
     if meta.get("task") == "detection":
@@ -188,7 +219,9 @@ def export_model(
     for name in names:
         report.results.append(_run_one(name, ctx))
         if name == "onnx" and quantize is not None:
-            int8 = _quantized_results(ctx, calibration_data, validation_data)
+            int8 = _quantized_results(
+                ctx, parse_quantize(quantize), calibration_data, validation_data
+            )
             report.results.extend(int8)
             _record_int8(mdir, meta, int8)
     report.save()

@@ -21,7 +21,9 @@ from visionforge.export.base import OK, ExportContext, ExportResult, median_late
 from visionforge.export.contract import input_shape, normalize
 
 __all__ = [
+    "Int8Evaluation",
     "as_model_inputs",
+    "failure_reason",
     "quantize_onnx",
     "quantization_results",
     "score",
@@ -172,6 +174,78 @@ def score(task: str, outputs: np.ndarray, targets: np.ndarray, num_classes: int)
     return float(100 * np.mean(pred == targets))
 
 
+class Int8Evaluation:
+    """Validation batch, fp32 reference outputs and fp32 latency that every INT8 file of one
+    export is measured against (ONNX Runtime static/dynamic and OpenVINO NNCF alike)."""
+
+    def __init__(
+        self,
+        ctx: ExportContext,
+        fp32_run: Any,
+        calibration_data: Any = None,
+        validation_data: Any = None,
+    ) -> None:
+        #: calibration inputs in the model's contract (None without calibration data)
+        self.calib: np.ndarray | None = None
+        if calibration_data is not None:
+            self.calib, _ = as_model_inputs(
+                calibration_data, ctx.meta, limit=int(ctx.options.get("calibration_samples", 64))
+            )
+        if validation_data is not None:
+            self.val_x, self.val_y = as_model_inputs(validation_data, ctx.meta)
+        else:
+            self.val_x = self.calib if self.calib is not None else ctx.inputs
+            self.val_y = None
+        self.task = ctx.meta.get("task", "classification")
+        self.metric = "miou" if self.task == "segmentation" else "accuracy"
+        self.inputs = ctx.inputs
+        self.ref = self.predict(fp32_run)
+        self.n_cls = int(self.ref.shape[1])
+        self.fp32_latency = median_latency_ms(lambda: fp32_run(ctx.inputs))
+
+    def predict(self, run: Any, bs: int = 8) -> np.ndarray:
+        """First output of ``run`` over the validation batch, in chunks of ``bs``."""
+        return np.concatenate(
+            [run(self.val_x[i : i + bs])[0] for i in range(0, len(self.val_x), bs)]
+        )
+
+    def measure(self, result: ExportResult, run: Any, mode: str) -> None:
+        """Fill ``result`` with parity, latency, agreement and the metric drop of ``run``."""
+        out = self.predict(run)
+        if not np.all(np.isfinite(out)):
+            raise ValueError("INT8 outputs contain NaN or Inf")
+        result.parity_error = float(np.max(np.abs(out - self.ref)))
+        result.latency_ms = median_latency_ms(lambda: run(self.inputs))
+        metric = self.metric
+        agree = score(self.task, out, self.ref.argmax(1), self.n_cls)
+        info: dict[str, Any] = {
+            "mode": mode,
+            "n_validation": int(len(self.val_x)),
+            f"agreement_with_fp32_{metric}": agree,
+            "fp32_latency_ms": self.fp32_latency,
+            "speedup_vs_fp32": (
+                self.fp32_latency / result.latency_ms if result.latency_ms else None
+            ),
+        }
+        if self.val_y is not None:
+            f = score(self.task, self.ref, self.val_y, self.n_cls)
+            q = score(self.task, out, self.val_y, self.n_cls)
+            info.update({f"fp32_{metric}": f, f"int8_{metric}": q, f"{metric}_drop": f - q})
+        else:
+            info["note"] = (
+                "no labelled validation_data: the drop is measured as disagreement with fp32 "
+                f"({metric} of INT8 against fp32 predictions)"
+            )
+            info[f"{metric}_drop"] = 100.0 - agree
+        result.extra.update(info)
+        result.status = OK
+
+
+def failure_reason(exc: Exception) -> str:
+    """One line naming an exception, for a report row."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+
+
 def quantization_results(
     ctx: ExportContext,
     fp32_onnx: Path,
@@ -182,69 +256,24 @@ def quantization_results(
     """Quantise ``fp32_onnx`` in each mode; report size, latency, agreement and metric drop."""
     from visionforge.export.onnx import ort_session, run_session
 
-    calib = None
-    if calibration_data is not None:
-        calib, _ = as_model_inputs(
-            calibration_data, ctx.meta, limit=int(ctx.options.get("calibration_samples", 64))
-        )
-    if validation_data is not None:
-        val_x, val_y = as_model_inputs(validation_data, ctx.meta)
-    else:
-        val_x, val_y = (calib if calib is not None else ctx.inputs), None
-    task = ctx.meta.get("task", "classification")
     fp32 = ort_session(fp32_onnx)
-
-    def predict(sess: Any) -> np.ndarray:
-        bs = 8
-        return np.concatenate(
-            [run_session(sess, val_x[i : i + bs])[0] for i in range(0, len(val_x), bs)]
-        )
-
-    ref = predict(fp32)
-    n_cls = int(ref.shape[1])
-    fp32_latency = median_latency_ms(lambda: run_session(fp32, ctx.inputs))
+    ev = Int8Evaluation(ctx, lambda x: run_session(fp32, x), calibration_data, validation_data)
     results = []
     for mode in modes:
         result = ExportResult(f"onnx-int8-{mode}")
         try:
-            if mode == "static" and calib is None:
+            if mode == "static" and ev.calib is None:
                 result.status = "skipped"
                 result.reason = "skipped: static INT8 needs calibration_data"
                 results.append(result)
                 continue
-            path = quantize_onnx(fp32_onnx, ctx.out_dir / f"model.int8-{mode}.onnx", mode, calib)
+            path = quantize_onnx(fp32_onnx, ctx.out_dir / f"model.int8-{mode}.onnx", mode, ev.calib)
             result.set_file(path)
             sess = ort_session(path)
-            out = predict(sess)
-            if not np.all(np.isfinite(out)):
-                raise ValueError("INT8 outputs contain NaN or Inf")
-            result.parity_error = float(np.max(np.abs(out - ref)))
-            result.latency_ms = median_latency_ms(lambda s=sess: run_session(s, ctx.inputs))
-            metric = "miou" if task == "segmentation" else "accuracy"
-            agree = score(task, out, ref.argmax(1), n_cls)
-            info: dict[str, Any] = {
-                "mode": mode,
-                "n_validation": int(len(val_x)),
-                f"agreement_with_fp32_{metric}": agree,
-                "fp32_latency_ms": fp32_latency,
-                "speedup_vs_fp32": fp32_latency / result.latency_ms if result.latency_ms else None,
-            }
-            if val_y is not None:
-                f, q = score(task, ref, val_y, n_cls), score(task, out, val_y, n_cls)
-                info.update({f"fp32_{metric}": f, f"int8_{metric}": q, f"{metric}_drop": f - q})
-            else:
-                info["note"] = (
-                    "no labelled validation_data: the drop is measured as disagreement with fp32 "
-                    f"({metric} of INT8 against fp32 predictions)"
-                )
-                info[f"{metric}_drop"] = 100.0 - agree
-            result.extra.update(info)
-            result.status = OK
+            ev.measure(result, lambda x, s=sess: run_session(s, x), mode)
         except Exception as exc:
             result.status = "failed"
-            result.reason = (
-                f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-            )
+            result.reason = failure_reason(exc)
         results.append(result)
     return results
 
@@ -266,12 +295,27 @@ def weights_digest(model_dir: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _kept_entries(path: Path, digest: str, redone: set[str]) -> list[dict[str, Any]]:
+    """Entries of the record at ``path`` for the same weights that are not in ``redone``."""
+    import json
+
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(old, dict) or old.get("weights") != digest:
+        return []
+    return [e for e in old.get("models", []) if isinstance(e, dict) and e.get("name") not in redone]
+
+
 def record_int8(model_dir: str | Path, task: str, results: list[ExportResult]) -> Path | None:
     """Write ``<model_dir>/int8.json`` listing each INT8 file with its measured metric drop.
 
     ``Predictor(backend="auto")`` reads it and considers the INT8 files whose drop is at most
     one point. The drop is against labels when validation data had them, else it is the
-    disagreement with the fp32 model (``basis`` says which). A read-only model dir is skipped.
+    disagreement with the fp32 model (``basis`` says which). Entries of an existing record
+    for the same weights that this export did not redo are kept (so ``quantize=int8`` and
+    ``quantize=int8-nncf`` can run one after the other). A read-only model dir is skipped.
     """
     from visionforge.io import atomic_write_json
 
@@ -299,11 +343,16 @@ def record_int8(model_dir: str | Path, task: str, results: list[ExportResult]) -
                 "fp32": r.extra.get(f"fp32_{metric}"),
                 "int8": r.extra.get(f"int8_{metric}"),
                 "speedup_vs_fp32_at_export": r.extra.get("speedup_vs_fp32"),
+                # the runtime that can run the file (None: any, e.g. a QDQ ONNX file)
+                "runtime": r.extra.get("runtime"),
+                **({"scope": r.extra["scope"]} if "scope" in r.extra else {}),
             }
         )
     if not entries:
         return None
-    record = {"weights": weights_digest(mdir), "metric": metric, "models": entries}
+    digest = weights_digest(mdir)
+    entries += _kept_entries(mdir / INT8_RECORD, digest, {e["name"] for e in entries})
+    record = {"weights": digest, "metric": metric, "models": entries}
     try:
         return atomic_write_json(mdir / INT8_RECORD, record)
     except OSError as exc:

@@ -80,8 +80,9 @@ class Predictor:
     Args:
         model_dir: the model directory.
         backend: ``"auto"`` (fastest verified here, including a recorded INT8 model with
-            at most one point of accuracy drop), ``"torch"``, ``"onnxruntime"`` or
-            ``"openvino"``.
+            at most one point of accuracy drop), ``"torch"``, ``"onnxruntime"``,
+            ``"openvino"``, or an INT8 variant recorded in ``int8.json`` (drop <= 1 point)
+            such as ``"onnxruntime-int8-static"`` or ``"openvino-int8-nncf"``.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         batch_size: samples per forward pass.
         layout: how to read arrays: ``"auto"`` (see :mod:`visionforge.inference.preprocess`),
@@ -110,8 +111,11 @@ class Predictor:
     ) -> None:
         import torch
 
-        if backend not in BACKENDS:
-            raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend not in BACKENDS and "-int8-" not in backend:
+            raise ConfigError(
+                f"backend must be one of {BACKENDS} or a recorded INT8 variant such as "
+                f"'openvino-int8-nncf' (see Predictor.variants()), got {backend!r}"
+            )
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         # A file (checkpoint, pickle, weights) is refused here with what it is and what to pass.
@@ -189,6 +193,10 @@ class Predictor:
         if backend == "torch":
             self.selection = {"backend": "torch", "choice": "torch", "reason": "requested"}
             return "torch"
+        if backend not in BACKENDS:  # an INT8 variant recorded in int8.json
+            self._onnx_path, _ = self._prepare_onnx()
+            self.use(backend)
+            return self.backend
         try:
             onnx_path, record = self._prepare_onnx()
             if backend != "auto":
@@ -296,8 +304,11 @@ class Predictor:
             self.model_dir, int8_rec, weights_digest(self.model_dir) if int8_rec else ""
         )
         for e in entries:
-            for r in runtimes:
-                name = f"{r}-{e['name'].removeprefix('onnx-')}"
+            # a QDQ ONNX file runs in both runtimes; an OpenVINO IR (NNCF) only in OpenVINO
+            for r in [r for r in runtimes if e.get("runtime") in (None, r)]:
+                name = e["name"] if e["name"].startswith(f"{r}-") else (
+                    f"{r}-{e['name'].removeprefix('onnx-')}"
+                )
                 cands[name] = Candidate(name, r, Path(e["path"]), "int8", e)
         if not available("openvino"):
             notes.append("openvino not installed (pip install 'visionforge[openvino]')")
@@ -320,8 +331,15 @@ class Predictor:
         checked against PyTorch first. Used by ``visionforge benchmark``."""
         cands = self.variants()
         if variant not in cands:
+            from visionforge.export.quantize import INT8_RECORD
+
+            rec_file = self.model_dir / INT8_RECORD
+            rec = read_json(rec_file) if rec_file.is_file() else None
+            assert self._onnx_path is not None
+            notes = self._candidates(self._onnx_path, rec)[1]
+            why = f" ({'; '.join(notes)})" if notes else ""
             raise ConfigError(
-                f"{self.model_dir}: no variant {variant!r}; available: {sorted(cands)}"
+                f"{self.model_dir}: no variant {variant!r}; available: {sorted(cands)}{why}"
             )
         cand = cands[variant]
         self._use(cand, check=cand.precision == "fp32")
