@@ -27,12 +27,14 @@ class BoxPredictor:
 
     Args:
         model_dir: a model dir whose ``model.json`` says ``task: detection``.
-        score_threshold: detections below this score are left out.
+        score_threshold: detections below this score are left out; default: the
+            ``score_threshold`` stored in ``model.json`` (chosen on the validation split
+            after training), else 0.5.
         device: where to run.
     """
 
-    def __init__(self, model_dir: str | os.PathLike[str], *, score_threshold: float = 0.5,
-                 device: str = "cpu") -> None:
+    def __init__(self, model_dir: str | os.PathLike[str], *,
+                 score_threshold: float | None = None, device: str = "cpu") -> None:
         from visionforge.models import load_model, read_model_meta
 
         self.meta = read_model_meta(model_dir)
@@ -41,7 +43,10 @@ class BoxPredictor:
         self.model = load_model(model_dir, device=device)
         self.device = device
         self.class_names = list(self.meta.get("class_names") or [])
-        self.score_threshold = float(score_threshold)
+        #: the model dir's validated threshold (or 0.5): the default of every call
+        self.stored_threshold = float(self.meta.get("score_threshold", 0.5))
+        self.score_threshold = (self.stored_threshold if score_threshold is None
+                                else float(score_threshold))
         self.task = "detection"
         self.backend = "torch"  # ONNX artifacts are traced at one size: served from PyTorch
         self.input_shape = tuple(self.meta.get("input_size") or (3, 0, 0))

@@ -124,7 +124,8 @@ FilesArg = Annotated[list[UploadFile], File(description="image files")]
 ModelQ = Annotated[str | None, Query(description="model name (default: the only one)")]
 VersionQ = Annotated[str | None, Query(description="model version (default: latest)")]
 ScoreQ = Annotated[
-    float, Query(ge=0.0, le=1.0, description="lowest detection score returned (0-1)")
+    float | None, Query(ge=0.0, le=1.0, description="lowest detection score returned (0-1; "
+                        "default: the score_threshold stored in the model's model.json, else 0.5)")
 ]
 FormatQ = Annotated[
     str, Query(pattern="^(png|json)$", description="png label map or json fractions")
@@ -249,7 +250,7 @@ def _add_predict_routes(
             return await handlers.segment(m, file, format)
 
         async def detect(
-            file: FileArg, score: ScoreQ = 0.5, m: ServedModel = model_dep
+            file: FileArg, score: ScoreQ = None, m: ServedModel = model_dep
         ) -> Detections:
             return await handlers.detect(m, file, score)
 

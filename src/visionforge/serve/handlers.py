@@ -169,13 +169,16 @@ class Handlers:
         )
         return JSONResponse(body.model_dump())
 
-    async def detect(self, m: ServedModel, file: UploadFile, score: float) -> Detections:
-        """Boxes of one uploaded image (409 for a model that is not a detector)."""
+    async def detect(self, m: ServedModel, file: UploadFile, score: float | None) -> Detections:
+        """Boxes of one uploaded image (409 for a model that is not a detector); ``score``
+        None: the model dir's stored ``score_threshold`` (else 0.5)."""
         if m.predictor.task != "detection":
             raise HTTPException(409, f"model {m.name!r} is a {m.predictor.task} model; use "
                                 "/predict" + (" or /segment" if m.predictor.task != "classification"
                                               else ""))
         img = await self.read_upload(file)
+        if score is None:
+            score = float(getattr(m.predictor, "stored_threshold", 0.5))
         det = await run_in_threadpool(_detect, m, img, score)
         boxes = [Box(x1=b[0], y1=b[1], x2=b[2], y2=b[3], score=s, label=lab,
                      class_name=m.predictor.label_name(lab))
