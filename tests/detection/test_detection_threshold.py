@@ -88,3 +88,12 @@ def test_threshold_is_stored_and_read_by_predict_and_the_evaluator(tmp_path):
     assert ev.count_threshold == stored
     assert ev.evaluate([batch])["counting"]["score_threshold"] == stored
     assert DetectionEvaluator(load_model(model_dir), count_threshold=0.3).count_threshold == 0.3
+
+
+def test_report_headline_shows_the_count_error_at_its_threshold():
+    from visionforge.evaluation.report import _headline
+
+    rows = dict(_headline({"task": "detection", "map_50": 0.5, "map": 0.2, "num_images": 4,
+                           "counting": {"score_threshold": 0.45,
+                                        "mean_absolute_count_error": 4.0}}))
+    assert rows["map 50"] == "0.5" and rows["count error (score >= 0.45)"] == "4"
