@@ -106,3 +106,4 @@ def test_explain_cli_on_a_detection_model_dir(tmp_path):
     # a box index past the detections: non-zero exit, the message names box=
     assert main(["explain", str(model_dir), str(path), "box=100000", f"out={out}"]) != 0
     assert main(["explain", str(model_dir), str(path), "methods=saliency", f"out={out}"]) != 0
+    assert main(["explain", str(model_dir), str(path), "target=0", f"out={out}"]) != 0

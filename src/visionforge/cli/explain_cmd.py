@@ -173,6 +173,9 @@ def run(args: argparse.Namespace) -> int:
     if "box" in opts and not detection:
         raise DataError(f"box= applies to detection models; {model_dir} is a "
                         f"{meta.get('task')} model (use target=CLASS)")
+    if detection and "target" in opts:
+        raise DataError("target= does not apply to a detection model: choose a detection "
+                        "with box=I (0 = the highest score); its class is explained")
     files = _expand(paths)
     methods = [m.strip() for m in opts.get("methods", "grad_cam,saliency").split(",") if m.strip()]
     if detection:
