@@ -83,7 +83,7 @@ def test_heatmap_is_higher_inside_the_chosen_box_after_training():
     assert inside > heat[far].mean()
 
 
-def test_explain_cli_on_a_detection_model_dir(tmp_path):
+def test_explain_cli_on_a_detection_model_dir(tmp_path, capsys):
     from PIL import Image
 
     from visionforge.cli.main import main
@@ -104,6 +104,9 @@ def test_explain_cli_on_a_detection_model_dir(tmp_path):
     record = json.loads((out / "explanations.json").read_text())["images"][0]
     assert record["box_index"] == 1 and record["target_name"] == "square"
     # a box index past the detections: non-zero exit, the message names box=
+    capsys.readouterr()
     assert main(["explain", str(model_dir), str(path), "box=100000", f"out={out}"]) != 0
+    err = capsys.readouterr().err
+    assert "box=100000" in err and "sq.png" in err and "Traceback" not in err
     assert main(["explain", str(model_dir), str(path), "methods=saliency", f"out={out}"]) != 0
     assert main(["explain", str(model_dir), str(path), "target=0", f"out={out}"]) != 0
