@@ -120,3 +120,20 @@ def test_predict_cli_uses_the_recorded_threshold(detector_dir, tmp_path):
     assert main(["predict", str(tuned), str(tmp_path / "a.png"), f"out={tmp_path / 'q'}",
                  "score=0.1"]) == 0
     assert json.loads((tmp_path / "q" / "detections.json").read_text())["score_threshold"] == 0.1
+
+
+def test_detect_defaults_to_the_stored_score_threshold(detector_dir, tmp_path):
+    import shutil
+
+    from visionforge.models.model_dir import update_model_meta
+
+    stored = shutil.copytree(detector_dir, tmp_path / "cells")
+    update_model_meta(stored, score_threshold=0.0)
+    client = TestClient(create_app({"cells": stored}, backend="torch"))
+    png = {"file": ("a.png", _png(), "image/png")}
+    body = client.post("/detect", files=png).json()
+    assert body["score_threshold"] == 0.0 and body["count"] > 0
+    update_model_meta(stored, score_threshold=1.0)
+    body = TestClient(create_app({"cells": stored}, backend="torch")).post("/detect",
+                                                                          files=png).json()
+    assert body["score_threshold"] == 1.0 and all(b["score"] >= 1.0 for b in body["boxes"])

@@ -14,9 +14,12 @@ IMAGES are image files or folders of images. options (key=value):
   methods=grad_cam,gradcam++,saliency,smoothgrad,integrated_gradients,attention
     (default grad_cam,saliency; any name registered in visionforge.registry.EXPLAINERS)
   out=DIR (default MODEL_DIR/../explanations)  target=CLASS (index or name; default: prediction)
-  device=cpu  alpha=0.5"""
+  device=cpu  alpha=0.5
+  box=I (detection models: Grad-CAM of detection I's class score, 0 = highest score;
+    default 0; the overlay outlines the box)"""
 
-_KEYS = {"methods": str, "out": str, "target": str, "device": str, "alpha": float}
+_KEYS = {"methods": str, "out": str, "target": str, "device": str, "alpha": float, "box": int}
+_GRAD_CAM_NAMES = ("grad_cam", "gradcam", "grad-cam")
 
 
 def register(subparsers: Any) -> None:
@@ -115,6 +118,43 @@ def _explain_images(
     return records, overlays
 
 
+def _explain_detections(
+    model: Any, files: list[Path], box: int, class_names: list[str] | None, opts: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Grad-CAM of detection ``box`` in each image (:class:`~visionforge.explain.detection.
+    BoxGradCAM`); returns one record per image and the figures written."""
+    from visionforge.data.images import load_image
+    from visionforge.evaluation.plots import plot_explanation
+    from visionforge.explain import save_overlay
+    from visionforge.explain.detection import BoxGradCAM
+
+    cam = BoxGradCAM(model)
+    records: list[dict[str, Any]] = []
+    figures: list[Path] = []
+    for f in files:
+        img = load_image(f, channels=3)
+        try:
+            r = cam.attribute(img.to(opts["device"]), box=box)
+        except DataError as exc:
+            raise DataError(f"{f}: {exc}") from None
+        name = (class_names[r.label - 1] if class_names and 0 < r.label <= len(class_names)
+                else str(r.label))
+        overlay = save_overlay(opts["out"] / f"{f.stem}_box{box}_grad_cam.png", img,
+                               r.heatmap, alpha=opts["alpha"], boxes=[r.box])
+        figure = plot_explanation(
+            img, {f"box {box} grad_cam": r.heatmap},
+            opts["out"] / "figures" / f"{f.stem}_box{box}_explained.png",
+            title=f"{f.name}: box {box} ({name}, score {r.score:.2f})", alpha=opts["alpha"])
+        figures.append(figure)
+        records.append({
+            "image": str(f), "box_index": box, "box": [round(v, 2) for v in r.box],
+            "score": round(r.score, 6), "label": r.label, "target_name": name,
+            "num_detections": r.num_detections, "overlays": {"grad_cam": str(overlay)},
+            "figure": str(figure), "skipped": {},
+        })
+    return records, figures
+
+
 def run(args: argparse.Namespace) -> int:
     from visionforge.cli.options import parse_options
     from visionforge.evaluation.report import build_run_report, render_report
@@ -129,25 +169,39 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(
             "visionforge explain works on image models; this model dir is a signal model"
         )
+    detection = meta.get("task") == "detection"
+    if "box" in opts and not detection:
+        raise DataError(f"box= applies to detection models; {model_dir} is a "
+                        f"{meta.get('task')} model (use target=CLASS)")
+    if detection and "target" in opts:
+        raise DataError("target= does not apply to a detection model: choose a detection "
+                        "with box=I (0 = the highest score); its class is explained")
     files = _expand(paths)
     methods = [m.strip() for m in opts.get("methods", "grad_cam,saliency").split(",") if m.strip()]
+    if detection:
+        other = [m for m in methods if m not in _GRAD_CAM_NAMES] if "methods" in opts else []
+        if other:
+            raise DataError(f"methods={','.join(other)}: a detection model is explained by "
+                            "Grad-CAM of one box (box=I); leave methods= out")
+        methods = ["grad_cam"]
     out = Path(opts.get("out") or model_dir.resolve().parent / "explanations")
     device = opts.get("device", "cpu")
     model = load_model(model_dir, device=device)
-    target = _target(opts.get("target"), meta.get("class_names"))
-    records, overlays = _explain_images(
-        model,
-        files,
-        methods,
-        target,
-        {"out": out, "alpha": opts.get("alpha", 0.5), "device": device},
-    )
+    run_opts = {"out": out, "alpha": opts.get("alpha", 0.5), "device": device}
+    if detection:
+        records, overlays = _explain_detections(
+            model, files, int(opts.get("box", 0)), meta.get("class_names"), run_opts)
+    else:
+        target = _target(opts.get("target"), meta.get("class_names"))
+        records, overlays = _explain_images(model, files, methods, target, run_opts)
     skipped = {k: v for r in records for k, v in r["skipped"].items()}
     atomic_write_json(
         out / "explanations.json",
         {"model_dir": str(model_dir), "methods": methods, "skipped": skipped, "images": records},
     )
-    notes = [f"{r['image']}: explained class {r['target_name']}" for r in records]
+    notes = [f"{r['image']}: explained " + (
+        f"box {r['box_index']} {r['box']} ({r['target_name']}, score {r['score']:.2f})"
+        if "box" in r else f"class {r['target_name']}") for r in records]
     notes += [f"{m}: skipped ({why})" for m, why in skipped.items()]
     report = render_report(
         out / "report.html",

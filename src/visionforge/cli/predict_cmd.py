@@ -20,12 +20,13 @@ probability); segmentation writes <stem>_labels.png (class index per pixel) and
 the model's training size are never resized: they go through sliding-window inference
 at training resolution (the command says so).
 Detection writes detections.json (COCO results + images + categories), detections.csv
-and <stem>_boxes.png (boxes with score >= score; default: the model.json's
-score_threshold, else 0.5).
-keys: out, backend (auto|torch|onnxruntime|openvino), batch, tta (true|false), score (detection)
+and <stem>_boxes.png (boxes with score >= score_threshold; default: the threshold stored
+in model.json at training time, chosen on the validation split, else 0.5).
+keys: out, backend (auto|torch|onnxruntime|openvino), batch, tta (true|false),
+  score_threshold (detection; score= is the same)
 """
 
-KEYS = ("out", "backend", "batch", "tta", "score")
+KEYS = ("out", "backend", "batch", "tta", "score_threshold", "score")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -149,14 +150,23 @@ def _segment(pred: Any, files: list[Path], out: Path, tta: bool) -> None:
 
 
 def _detect(model_dir: str, files: list[Path], out: Path, opts: dict[str, str]) -> int:
+    from visionforge.errors import ConfigError
     from visionforge.inference.detection import BoxPredictor, write_detections
 
-    score = opts.get("score")  # default: the model dir's recorded score_threshold, else 0.5
-    pred = BoxPredictor(model_dir, score_threshold=None if score is None else float(score))
+    if "score" in opts and "score_threshold" in opts:
+        raise ConfigError("give score_threshold= or score= (the same key), not both")
+    value = opts.get("score_threshold", opts.get("score"))
+    try:
+        threshold = None if value is None else float(value)
+    except ValueError:
+        raise ConfigError(f"score_threshold={value!r}: expected a number in [0, 1]") from None
+    pred = BoxPredictor(model_dir, score_threshold=threshold)
     results = pred.predict_files(files, batch_size=int(opts.get("batch", 4)))
     write_detections(pred, results, out)
     total = sum(len(d["scores"]) for _, _, d in results)
-    print(f"{len(files)} images -> {total} boxes (score >= {pred.score_threshold}) in "
+    source = "" if value is not None else (
+        " stored in model.json" if "score_threshold" in pred.meta else " default")
+    print(f"{len(files)} images -> {total} boxes (score >= {pred.score_threshold}{source}) in "
           f"{out}/detections.json, detections.csv and *_boxes.png")
     return 0
 

@@ -158,9 +158,11 @@ def read_detection_splits(
 def detection_transforms(image_size: int | None, train: bool, augment: bool = True) -> Any:
     """Joint image + box transforms (torchvision v2; boxes follow every geometric op).
 
-    Training: random crop to ``image_size`` (padding smaller images), flips, mild colour
-    jitter, then boxes cut to nothing are dropped. Evaluation: the image as it is (the
-    detectors accept any size and boxes stay in the file's pixel coordinates).
+    Training: random crop to ``image_size`` (padding smaller images), flips and a random
+    quarter turn (with both flips: all eight symmetries of the square, exact for
+    axis-aligned boxes), mild colour jitter, then boxes cut to nothing are dropped.
+    Evaluation: the image as it is (the detectors accept any size and boxes stay in the
+    file's pixel coordinates).
     """
     from torchvision.transforms import v2
 
@@ -171,6 +173,7 @@ def detection_transforms(image_size: int | None, train: bool, augment: bool = Tr
         ops.append(v2.RandomCrop(int(image_size), pad_if_needed=True))
     if augment:
         ops += [v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
+                v2.RandomApply([v2.RandomRotation((90, 90), expand=True)], p=0.5),
                 v2.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1)]
     ops.append(v2.SanitizeBoundingBoxes(labels_getter=lambda s: (s["labels"], s["iscrowd"])))
     return v2.Compose(ops)

@@ -5,7 +5,8 @@
   with pycocotools' ``COCOeval`` directly, for cross-checks.
 - Counting: per image, predicted boxes with score >= ``count_threshold`` vs true boxes;
   mean absolute count error (objects) and mean relative count error (over images that
-  hold objects).
+  hold objects). :func:`choose_count_threshold` picks the threshold with the lowest mean
+  absolute count error on a validation split; training stores it in ``model.json``.
 - Figures: precision-recall curve per class at IoU 0.5, sample images with true (green)
   and predicted (red) boxes, predicted vs true counts.
 """
@@ -23,10 +24,17 @@ import torch
 from torch import nn
 
 from visionforge.errors import DataError
-from visionforge.io import atomic_write_json
+from visionforge.evaluation.evaluator import save_metrics
 
-__all__ = ["DetectionEvaluator", "as_image_list", "build_map_metric", "map_scalars", "count_errors", "cocoeval_stats", "to_coco_json",
-           "plot_pr_curves", "plot_detection_samples", "plot_counts"]
+__all__ = ["DetectionEvaluator", "as_image_list", "build_map_metric", "map_scalars",
+           "count_errors", "true_counts", "predicted_counts", "choose_count_threshold",
+           "cocoeval_stats", "to_coco_json", "plot_pr_curves", "plot_detection_samples",
+           "plot_counts"]
+
+#: score from which a detection counts when no validated threshold is stored
+DEFAULT_SCORE_THRESHOLD = 0.5
+#: thresholds :func:`choose_count_threshold` tries by default
+COUNT_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))
 
 
 def as_image_list(images: Any) -> list[torch.Tensor]:
@@ -66,6 +74,32 @@ def count_errors(pred_counts: Sequence[int], true_counts: Sequence[int]) -> dict
     return {"mean_absolute_count_error": float(np.abs(p - t).mean()),
             "mean_relative_count_error": float(rel.mean()) if len(rel) else float("nan"),
             "total_true": int(t.sum()), "total_predicted": int(p.sum())}
+
+
+def true_counts(targets: Sequence[dict[str, Any]]) -> list[int]:
+    """Objects per image of ``targets`` (crowd regions are not objects)."""
+    return [int(len(t["labels"]) - int(t.get("iscrowd", torch.zeros(0)).sum())) for t in targets]
+
+
+def predicted_counts(preds: Sequence[dict[str, torch.Tensor]], threshold: float) -> list[int]:
+    """Detections per image with score >= ``threshold``."""
+    return [int((p["scores"] >= threshold).sum()) for p in preds]
+
+
+def choose_count_threshold(preds: Sequence[dict[str, torch.Tensor]],
+                           targets: Sequence[dict[str, Any]],
+                           candidates: Sequence[float] = COUNT_THRESHOLDS) -> float:
+    """The score threshold whose counts have the lowest mean absolute count error on
+    ``preds``/``targets`` (a validation split, never the test split). Ties go to the
+    candidate nearest 0.5, so a flat error curve keeps the usual default."""
+    if not preds or not candidates:
+        raise ValueError("choose_count_threshold needs predictions and candidate thresholds")
+    truth = np.asarray(true_counts(targets), float)
+
+    def error(t: float) -> float:
+        return float(np.abs(np.asarray(predicted_counts(preds, t), float) - truth).mean())
+
+    return float(min(candidates, key=lambda t: (round(error(t), 9), abs(t - 0.5))))
 
 
 def to_coco_json(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]],
@@ -121,20 +155,25 @@ class DetectionEvaluator:
     Args:
         model: a detector (eval mode returns ``[{"boxes", "scores", "labels"}]``).
         class_names: names of labels ``1..K``.
-        count_threshold: score from which a detection counts as an object.
+        count_threshold: score from which a detection counts as an object; default: the
+            ``score_threshold`` stored in the model dir's ``model.json`` (chosen on the
+            validation split after training), else 0.5.
         num_samples: images kept for the sample figure.
     """
 
     task = "detection"
 
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu", *,
-                 class_names: Sequence[str] | None = None, count_threshold: float = 0.5,
+                 class_names: Sequence[str] | None = None, count_threshold: float | None = None,
                  num_samples: int = 4) -> None:
         from visionforge.models.spec import model_meta
 
         self.model = model
         self.device = torch.device(device)
-        self.class_names = list(class_names or model_meta(model).get("class_names") or [])
+        meta = model_meta(model)
+        self.class_names = list(class_names or meta.get("class_names") or [])
+        if count_threshold is None:
+            count_threshold = meta.get("score_threshold", DEFAULT_SCORE_THRESHOLD)
         self.count_threshold = float(count_threshold)
         self.num_samples = num_samples
         self.metrics: dict[str, Any] | None = None
@@ -181,16 +220,15 @@ class DetectionEvaluator:
         def name(k: int) -> str:
             return names[k - 1] if 0 < k <= len(names) else str(k)
 
-        pred_counts = [int((p["scores"] >= self.count_threshold).sum()) for p in preds]
-        true_counts = [int(len(t["labels"]) - int(t.get("iscrowd", torch.zeros(0)).sum()))
-                       for t in targets]
+        pred_counts = predicted_counts(preds, self.count_threshold)
+        truth = true_counts(targets)
         return {
             "task": "detection", **scalars,
             "per_class_ap": {name(int(k)): float(v) for k, v in zip(classes, ap, strict=False)},
             "per_class_ar": {name(int(k)): float(v) for k, v in zip(classes, ar, strict=False)},
             "counting": {"score_threshold": self.count_threshold,
-                         **count_errors(pred_counts, true_counts),
-                         "predicted": pred_counts, "true": true_counts},
+                         **count_errors(pred_counts, truth),
+                         "predicted": pred_counts, "true": truth},
             "class_names": names, "num_images": len(preds),
             "runtime": {"seconds": round(seconds, 4),
                         "images_per_second": round(len(preds) / seconds, 2) if seconds else None},
@@ -198,13 +236,7 @@ class DetectionEvaluator:
 
     def save(self, out_dir: str | os.PathLike[str], *, plots: bool = True) -> dict[str, Path]:
         """Write ``metrics.json`` and (with ``plots``) the figures under ``out_dir/plots``."""
-        if self.metrics is None:
-            raise ValueError("call evaluate(loader) before save()")
-        out = Path(out_dir)
-        written = {"metrics": atomic_write_json(out / "metrics.json", self.metrics)}
-        if plots:
-            written.update(self.write_plots(out / "plots"))
-        return written
+        return save_metrics(self, out_dir, plots=plots)
 
     def write_plots(self, plots_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """PR curves, sample detections and the count scatter; returns name -> path."""

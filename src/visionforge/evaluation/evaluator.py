@@ -30,10 +30,24 @@ from visionforge.progress import progress
 if TYPE_CHECKING:
     from visionforge.models.contract import InputContract
 
-__all__ = ["Evaluator", "split_batch", "TASKS"]
+__all__ = ["Evaluator", "split_batch", "save_metrics", "TASKS"]
 
 TASKS = ("classification", "segmentation", "multitask", "signal")
 _EVENT_KEYS = ("event_id", "event_ids", "event")
+
+
+def save_metrics(evaluator: Any, out_dir: str | os.PathLike[str], *, plots: bool = True
+                 ) -> dict[str, Path]:
+    """Write an evaluator's ``metrics.json`` and (with ``plots``) its ``write_plots`` figures
+    under ``out_dir/plots``; returns name -> path. Shared by every evaluator class (a function,
+    not a mixin: :class:`Evaluator` declares dataclass fields a mixin base would disturb)."""
+    if evaluator.metrics is None:
+        raise ValueError("call evaluate(loader) before save()")
+    out = Path(out_dir)
+    written = {"metrics": atomic_write_json(out / "metrics.json", evaluator.metrics)}
+    if plots:
+        written.update(evaluator.write_plots(out / "plots"))
+    return written
 
 
 def split_batch(batch: Any) -> dict[str, Any]:
@@ -325,13 +339,7 @@ class Evaluator:
     # -- outputs -----------------------------------------------------------
     def save(self, out_dir: str | os.PathLike[str], *, plots: bool = True) -> dict[str, Path]:
         """Write ``metrics.json`` and (with ``plots``) ``plots/*.png`` under ``out_dir``."""
-        if self.metrics is None:
-            raise ValueError("call evaluate(loader) before save()")
-        out = Path(out_dir)
-        written = {"metrics": atomic_write_json(out / "metrics.json", self.metrics)}
-        if plots:
-            written.update(self.write_plots(out / "plots"))
-        return written
+        return save_metrics(self, out_dir, plots=plots)
 
     def write_plots(self, plots_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write every figure that applies to the evaluated task; returns name -> path."""

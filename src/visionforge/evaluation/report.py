@@ -186,6 +186,7 @@ _HEADLINE = {
     "classification": ("accuracy", "f1_macro", "roc_auc_macro", "num_samples"),
     "segmentation": ("mean_iou", "mean_dice", "pixel_accuracy", "num_samples"),
     "signal": ("accuracy", "f1_macro", "roc_auc_macro", "num_samples"),
+    "detection": ("map_50", "map", "mar_100", "num_images"),
 }
 # Config keys that only mean something for some tasks (dotted paths of the resolved config).
 _TASK_KEYS = {
@@ -289,6 +290,11 @@ def _headline(metrics: Mapping[str, Any] | None) -> list[tuple[str, str]]:
         for key in _HEADLINE.get(head_task, ()):
             if isinstance(m.get(key), int | float) and not isinstance(m.get(key), bool):
                 out.append((prefix + key.replace("_", " "), _fmt(m[key])))
+    counting = metrics.get("counting") if task == "detection" else None
+    if isinstance(counting, Mapping) and "mean_absolute_count_error" in counting:
+        # the count error is read at the threshold chosen on the validation split
+        out.append((f"count error (score >= {_fmt(counting.get('score_threshold'))})",
+                    _fmt(counting["mean_absolute_count_error"])))
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,17 @@ def save_overlay(
     heatmap: Any,
     alpha: float = 0.5,
     cmap: str = "jet",
+    boxes: Sequence[Sequence[float]] = (),
 ) -> Path:
-    """Write the overlay of ``heatmap`` on ``image`` as a PNG (atomically); returns the path."""
-    from PIL import Image
+    """Write the overlay of ``heatmap`` on ``image`` as a PNG (atomically); returns the path.
+    ``boxes`` (``[x1, y1, x2, y2]`` in pixels, e.g. an explained detection) are outlined
+    in white."""
+    from PIL import Image, ImageDraw
 
+    pil = Image.fromarray(overlay_heatmap(image, heatmap, alpha, cmap))
+    draw = ImageDraw.Draw(pil)
+    for x1, y1, x2, y2 in boxes:
+        draw.rectangle([x1, y1, max(x2 - 1, x1), max(y2 - 1, y1)], outline=(255, 255, 255))
     buf = io.BytesIO()
-    Image.fromarray(overlay_heatmap(image, heatmap, alpha, cmap)).save(buf, format="PNG")
+    pil.save(buf, format="PNG")
     return atomic_write_bytes(path, buf.getvalue())

@@ -27,6 +27,7 @@ __all__ = [
     "WEIGHTS_FILE",
     "META_FILE",
     "save_model_dir",
+    "update_model_meta",
     "load_model",
     "read_model_meta",
     "library_versions",
@@ -137,6 +138,20 @@ def save_model_dir(
     model.train(was_training)
     atomic_write_json(out / META_FILE, meta)
     return out
+
+
+def update_model_meta(path: str | os.PathLike[str], **fields: Any) -> dict[str, Any]:
+    """Set top-level ``fields`` in a model dir's ``model.json`` (atomically; the weights are
+    untouched); returns the new metadata. For facts known only after training, such as a
+    detector's validated ``score_threshold``."""
+    meta = read_model_meta(path)
+    try:
+        json.dumps(fields)
+    except TypeError as exc:
+        raise ConfigError(f"model.json fields must be JSON-serialisable: {exc}") from None
+    meta.update(fields)
+    atomic_write_json(model_dir_path(path) / META_FILE, meta)
+    return meta
 
 
 def _contract_dict(

@@ -176,7 +176,9 @@ def run_demo(
 
 def _detection_job(project: Path, common: list[str], epochs: int,
                    echo: Callable[[str], None]) -> dict[str, Any]:
-    """Nuclei detection on ihc.png: train tiles left, test tiles right (visionforge.data.nuclei)."""
+    """Nuclei detection on ihc.png: train tiles left, validation tiles below them (where the
+    counting score threshold stored in model.json is chosen), test tiles right
+    (visionforge.data.nuclei)."""
     from visionforge.config.loader import compose_config
     from visionforge.data.nuclei import build_ihc_nuclei
     from visionforge.workflows.summary import print_summary
@@ -184,7 +186,7 @@ def _detection_job(project: Path, common: list[str], epochs: int,
 
     echo("== detection: nuclei in scikit-image's ihc.png (hematoxylin + watershed boxes)")
     root = project / "data" / "nuclei"
-    build_ihc_nuclei(root)
+    build_ihc_nuclei(root, val=True)  # val tiles: the counting threshold is chosen there
     composed = compose_config(common + [
         f"data.root={root}", "model=fcos_resnet18_lite", "data.image_size=128",
         "data.batch_size=4", f"trainer.max_epochs={epochs}", "optimizer.lr=0.002",

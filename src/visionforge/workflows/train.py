@@ -318,13 +318,18 @@ def train_from_config(
     result = RunResult(run_dir=run_dir, task=data.task, model_name=name, history=history,
                        model_dir=getattr(trainer, "model_dir", None))
 
+    threshold = None  # detection: the counting threshold chosen on the validation split
+    if data.task == "detection" and data.val is not None and result.model_dir is not None:
+        threshold = store_score_threshold(
+            trainer.model, make_loader(data.val, bs, shuffle=False, num_workers=nw),
+            result.model_dir, echo)
     eval_data = data.test or data.val
     if eval_data is not None:
         result.metrics = evaluate_into_run_dir(
             trainer.model, make_loader(eval_data, bs, shuffle=True, num_workers=nw, seed=cfg.seed),
             run_dir,
             task=data.task, class_names=data.class_names,
-            split="test" if data.test is not None else "val",
+            split="test" if data.test is not None else "val", count_threshold=threshold,
         )
     if after_train is not None:
         after_train(result, trainer, data)
@@ -433,10 +438,32 @@ def collapse_warnings(metrics: dict[str, Any]) -> list[str]:
     return out
 
 
+def store_score_threshold(model: Any, val_loader: Any, model_dir: Path,
+                          echo: Callable[[str], None] = print) -> float:
+    """Choose a detector's counting score threshold on the validation split (lowest mean
+    absolute count error) and store it as ``score_threshold`` in ``model_dir/model.json``,
+    where ``visionforge predict``, ``/detect`` and the evaluation report read it; returns it.
+    """
+    from visionforge.evaluation.detection import DetectionEvaluator, choose_count_threshold
+    from visionforge.models.model_dir import update_model_meta
+
+    ev = DetectionEvaluator(model, count_threshold=0.5)
+    ev.evaluate(val_loader)
+    threshold = choose_count_threshold(ev.artifacts["preds"], ev.artifacts["targets"])
+    update_model_meta(model_dir, score_threshold=threshold)
+    echo(f"score threshold {threshold:.2f} (lowest count error on the validation split) "
+         f"stored in {model_dir / 'model.json'}")
+    return threshold
+
+
 def evaluate_into_run_dir(
-    model: Any, loader: Any, run_dir: Path, *, task: str, class_names: list[str], split: str
+    model: Any, loader: Any, run_dir: Path, *, task: str, class_names: list[str], split: str,
+    count_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``loader``; write ``metrics.json`` and ``plots/`` into ``run_dir``.
+
+    ``count_threshold`` (detection): score from which a box counts as an object (default:
+    the model dir's stored ``score_threshold``, else 0.5).
 
     A collapsed model (one class predicted everywhere) is flagged in ``metrics.json``:
     ``"collapsed": true`` and a message in ``"warnings"``.
@@ -444,8 +471,10 @@ def evaluate_into_run_dir(
     from visionforge.evaluation import Evaluator
     from visionforge.evaluation.detection import DetectionEvaluator
 
-    evaluator: Any = (DetectionEvaluator(model, class_names=class_names) if task == "detection"
-                      else Evaluator(model, task=task, class_names=class_names))
+    evaluator: Any = (DetectionEvaluator(model, class_names=class_names,
+                                         count_threshold=count_threshold)
+                      if task == "detection" else Evaluator(model, task=task,
+                                                           class_names=class_names))
     metrics = evaluator.evaluate(loader)
     metrics = {"split": split, **metrics}
     warnings = collapse_warnings(metrics)
