@@ -19,6 +19,12 @@ def test_exporters_registered():
 
 
 def test_classifier_export_with_int8(classifier_dir, tmp_path):
+    import shutil
+
+    # a copy: int8.json lands in the model dir, and Predictor(auto) elsewhere must not see it
+    classifier_dir = shutil.copytree(classifier_dir, tmp_path / "model",
+                                     ignore=shutil.ignore_patterns(".cache", "export"))
+    tmp_path = tmp_path / "out"
     rng = np.random.default_rng(0)
     calib = rng.uniform(0, 1, (6, 3, 32, 32)).astype(np.float32)
     labels = rng.integers(0, 3, 6)

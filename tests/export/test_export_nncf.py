@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from visionforge.errors import ConfigError
-from visionforge.inference.backends import available
+from visionforge.export.runtimes import available
 
 needs_nncf = pytest.mark.skipif(
     not (available("nncf") and available("openvino")),

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from visionforge.errors import ConfigError
+from visionforge.export.runtimes import available
 from visionforge.inference import Predictor
 from visionforge.inference import selection as sel_mod
-from visionforge.inference.backends import available
 
 needs_openvino = pytest.mark.skipif(
     not available("openvino"), reason="openvino not installed (pip install visionforge[openvino])"

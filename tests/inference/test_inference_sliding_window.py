@@ -165,7 +165,7 @@ def test_stream_sparse_rows_keep_the_band_bounded():
     gen = stream_sliding_window((h, w), lambda y0, y1: img[:, y0:y1], fn, t, overlap=0.25,
                                 tile_batch=8, keep=keep, num_classes=2)
     for _ in gen:
-        heights.append(len(gen.gi_frame.f_locals["band"].norm))
+        heights.append(len(gen.gi_frame.f_locals["s"].band.norm))
     # 5 tiles a row, batches of 8: the band may reach t * (1 + ceil(8 / 5)) rows, not the
     # 400 rows from the first kept tile to the last that waiting for a full batch would take
     assert max(heights) <= t * 3 and calls == [1] * 10  # 5 kept tiles, each run alone, twice

@@ -109,7 +109,7 @@ def nncf_results(
     """The ``openvino-int8-nncf`` report row: the IR written, its speed against OpenVINO fp32
     on the same ONNX file, its agreement with fp32 and its metric drop."""
     from visionforge.export.quantize import Int8Evaluation, failure_reason
-    from visionforge.inference.backends import available, openvino_runner
+    from visionforge.export.runtimes import available, openvino_runner
 
     scope = _check_scope(ctx.options.get("nncf_scope", DEFAULT_SCOPE))
     result = ExportResult(NAME)

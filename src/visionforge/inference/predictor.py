@@ -29,7 +29,7 @@ from visionforge.export.contract import (
     normalize,
     real_sample_inputs,
 )
-from visionforge.inference.backends import available, make_runner
+from visionforge.export.runtimes import available, make_runner
 from visionforge.inference.preprocess import prepare_batch, to_samples
 from visionforge.inference.selection import (
     Candidate,

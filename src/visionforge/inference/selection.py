@@ -138,7 +138,7 @@ PROBE_BATCH = 1
 def _build(pred: Any, cands: dict[str, Candidate], notes: list[str]) -> dict[str, Any]:
     """Runners of the candidates that load and pass their check (others go to ``notes``)."""
     from visionforge.export.contract import real_sample_inputs
-    from visionforge.inference.backends import make_runner
+    from visionforge.export.runtimes import make_runner
 
     x = real_sample_inputs(pred.meta, min(pred.batch_size, 2))
     ref = pred._torch_forward(x)

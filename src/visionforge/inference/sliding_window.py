@@ -194,52 +194,63 @@ def stream_sliding_window(
     th, tw = _tile_size(tile_size)
     h, w = int(shape[0]), int(shape[1])
     ph, pw = max(h, th), max(w, tw)
-    weights = blend_weights(th, tw, blend)
     ys, xs = tile_starts(ph, th, overlap), tile_starts(pw, tw, overlap)
     max_rows = th * (1 + -(-tile_batch // len(xs)))
-    band = _Band(pw, num_classes)
-    pending: list[tuple[int, int, np.ndarray]] = []  # (y, x, tile pixels) awaiting a batch
-    nxt = 0  # index in ys of the first tile row not yet yielded
-
-    def run() -> None:
-        logits = _run_batch(pending, fn, (th, tw), prepare, pad_value)
-        for (y, x, _), lg in zip(pending, logits):
-            band.add(y, x, lg, weights)
-        pending.clear()
-
-    def finished(limit: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield the tile rows that end at or before ``limit``, then retire them."""
-        nonlocal nxt
-        start = nxt
-        while nxt < len(ys):
-            y, end = ys[nxt], ys[nxt + 1] if nxt + 1 < len(ys) else ph
-            if end > limit:
-                break
-            k = max(0, min(end - y, h - y))
-            if k:
-                yield (y, *band.rows(y, k, w))
-            nxt += 1
-        if nxt > start:
-            band.drop((ys[nxt] if nxt < len(ys) else ph) - ys[start])
-
+    s = _Stream(ys, (h, w), (th, tw), _Band(pw, num_classes), blend_weights(th, tw, blend),
+                lambda tiles: _run_batch(tiles, fn, (th, tw), prepare, pad_value))
     for i, y in enumerate(ys):
-        if pending and y + th - ys[nxt] > max_rows:  # bound the band: run the partial batch
-            run()
-            yield from finished(y)
+        if s.pending and y + th - ys[s.nxt] > max_rows:  # bound the band: run the partial batch
+            s.run()
+            yield from s.finished(y)
         run_xs = [x for x in xs if keep is None or keep(y, x)]
         if run_xs:
             rows = read_rows(y, min(y + th, h))
             strip = rows if prepare is not None else np.asarray(rows, np.float32)
             for x in run_xs:
-                pending.append((y, x, strip[:, :, x : x + tw]))
-                if len(pending) == tile_batch:
-                    run()
+                s.pending.append((y, x, strip[:, :, x : x + tw]))
+                if len(s.pending) == tile_batch:
+                    s.run()
         # rows before the next tile row are done unless a pending tile still covers them
-        limit = ys[i + 1] if i + 1 < len(ys) else ph
-        yield from finished(min(limit, pending[0][0]) if pending else limit)
-    if pending:
-        run()
-    yield from finished(ph)
+        limit = ys[i + 1] if i + 1 < len(ys) else s.ph
+        yield from s.finished(min(limit, s.pending[0][0]) if s.pending else limit)
+    if s.pending:
+        s.run()
+    yield from s.finished(s.ph)
+
+
+class _Stream:
+    """State of :func:`stream_sliding_window`: the tiles awaiting a batch, the band of summed
+    logits, and the first tile row not yet yielded."""
+
+    def __init__(self, ys: list[int], hw: tuple[int, int], tile: tuple[int, int], band: _Band,
+                 weights: np.ndarray, run_batch: Callable[[list], np.ndarray]) -> None:
+        self.ys, (self.h, self.w), self.band, self.weights = ys, hw, band, weights
+        self.ph = max(self.h, tile[0])
+        self.run_batch = run_batch
+        self.pending: list[tuple[int, int, np.ndarray]] = []  # (y, x, tile pixels)
+        self.nxt = 0  # index in ys of the first tile row not yet yielded
+
+    def run(self) -> None:
+        """Run the pending tiles as one batch and add their logits to the band."""
+        logits = self.run_batch(self.pending)
+        for (y, x, _), lg in zip(self.pending, logits):
+            self.band.add(y, x, lg, self.weights)
+        self.pending.clear()
+
+    def finished(self, limit: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield the tile rows that end at or before ``limit``, then retire them."""
+        ys, start = self.ys, self.nxt
+        while self.nxt < len(ys):
+            y = ys[self.nxt]
+            end = ys[self.nxt + 1] if self.nxt + 1 < len(ys) else self.ph
+            if end > limit:
+                break
+            k = max(0, min(end - y, self.h - y))
+            if k:
+                yield (y, *self.band.rows(y, k, self.w))
+            self.nxt += 1
+        if self.nxt > start:
+            self.band.drop((ys[self.nxt] if self.nxt < len(ys) else self.ph) - ys[start])
 
 
 def sliding_window_inference(

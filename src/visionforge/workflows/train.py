@@ -277,7 +277,6 @@ def train_from_config(
     ``visionforge train`` and :func:`visionforge.workflows.run_dir.resolve_resume`).
     ``callbacks`` are extra Lightning callbacks for the fit (a sweep's pruning callback).
     """
-    from omegaconf import OmegaConf
 
     from visionforge.config.loader import save_config
     from visionforge.engine import Trainer, set_seed
@@ -318,34 +317,50 @@ def train_from_config(
     result = RunResult(run_dir=run_dir, task=data.task, model_name=name, history=history,
                        model_dir=getattr(trainer, "model_dir", None))
 
-    threshold = None  # detection: the counting threshold chosen on the validation split
-    if data.task == "detection" and data.val is not None and result.model_dir is not None:
-        threshold = store_score_threshold(
-            trainer.model, make_loader(data.val, bs, shuffle=False, num_workers=nw),
-            result.model_dir, echo)
-    eval_data = data.test or data.val
-    if eval_data is not None:
-        result.metrics = evaluate_into_run_dir(
-            trainer.model, make_loader(eval_data, bs, shuffle=True, num_workers=nw, seed=cfg.seed),
-            run_dir,
-            task=data.task, class_names=data.class_names,
-            split="test" if data.test is not None else "val", count_threshold=threshold,
-        )
+    result.metrics = _evaluate(trainer, data, cfg, run_dir, result.model_dir, echo) or result.metrics
     if after_train is not None:
         after_train(result, trainer, data)
     _write_card(result.model_dir)
     result.seconds = time.perf_counter() - start
+    result.report = _write_report(run_dir, cfg, data, result.seconds)
+    _track_results(trainer, run_dir, cfg)
+    return result
+
+
+def _evaluate(trainer: Any, data: Any, cfg: Any, run_dir: Path, model_dir: Path | None,
+              echo: Callable[[str], None]) -> dict[str, Any] | None:
+    """Test (else validation) metrics into the run dir; a detector first gets its counting
+    score threshold, chosen on the validation split and stored in its model dir."""
+    bs, nw = cfg.data.batch_size, cfg.data.num_workers
+    threshold = None
+    if data.task == "detection" and data.val is not None and model_dir is not None:
+        threshold = store_score_threshold(
+            trainer.model, make_loader(data.val, bs, shuffle=False, num_workers=nw),
+            model_dir, echo)
+    eval_data = data.test or data.val
+    if eval_data is None:
+        return None
+    return evaluate_into_run_dir(
+        trainer.model, make_loader(eval_data, bs, shuffle=True, num_workers=nw, seed=cfg.seed),
+        run_dir, task=data.task, class_names=data.class_names,
+        split="test" if data.test is not None else "val", count_threshold=threshold,
+    )
+
+
+def _write_report(run_dir: Path, cfg: Any, data: Any, seconds: float) -> Any:
+    """The run report; a broken report must not lose the trained model and metrics."""
+    from omegaconf import OmegaConf
+
     try:
         from visionforge.evaluation import build_run_report
 
-        result.report = build_run_report(
+        return build_run_report(
             run_dir, pdf=cfg.report_pdf, config=OmegaConf.to_container(cfg, resolve=True),
-            dataset=data.summary, runtimes={"total_seconds": round(result.seconds, 1)},
+            dataset=data.summary, runtimes={"total_seconds": round(seconds, 1)},
         )
-    except Exception as exc:  # a broken report must not lose the trained model and metrics
+    except Exception as exc:
         _log.error("report generation failed (results are kept in %s): %s", run_dir, exc)
-    _track_results(trainer, run_dir, cfg)
-    return result
+        return None
 
 
 def _write_card(model_dir: Path | None) -> None:

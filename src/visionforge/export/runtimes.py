@@ -2,7 +2,8 @@
 
 Each runner is a callable ``runner(x) -> list[np.ndarray]`` (outputs in graph order) with
 ``output_names``; both take the fp32 ONNX export or a quantised INT8 (QDQ) ONNX file.
-OpenVINO converts the ONNX file itself (``Core.read_model``); its CPU plugin runs QDQ
+They live with the exporters (not in ``inference``) because export measures its INT8 files
+with them too, and export sits below inference. OpenVINO converts the ONNX file itself (``Core.read_model``); its CPU plugin runs QDQ
 graphs in INT8. fp32 graphs run with ``INFERENCE_PRECISION_HINT=f32`` so that OpenVINO
 does not silently switch to bf16 on CPUs that have it (the Predictor checks parity).
 """
