@@ -54,7 +54,8 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
     dm.setup()
     torch.manual_seed(seed)
     model = create_model("fcos_resnet18_lite", num_classes=1, score_thresh=args.score_thresh,
-                         finest_stride=args.finest_stride, upscale=args.upscale)
+                         finest_stride=args.finest_stride, upscale=args.upscale,
+                         nms_thresh=args.nms_thresh)
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(model, max_steps=args.steps, max_epochs=10_000, lr=args.lr,
                           optimizer="adamw", weight_decay=1e-4, scheduler="onecycle",
@@ -86,6 +87,7 @@ def main() -> None:
     ap.add_argument("--score-thresh", type=float, default=0.05)
     ap.add_argument("--finest-stride", type=int, default=2, choices=(2, 4),
                     help="finest FPN stride of fcos_resnet18_lite (2 adds the stem's map)")
+    ap.add_argument("--nms-thresh", type=float, default=0.5, help="NMS IoU threshold")
     ap.add_argument("--upscale", type=float, default=1.0,
                     help="zoom inside the model (boxes and metrics stay in tile pixels)")
     ap.add_argument("--threads", type=int, default=2)
