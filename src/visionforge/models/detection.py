@@ -323,9 +323,8 @@ def fcos_resnet18_lite(
     2/4/8/16 maps (P5/P6 on top), 64 channels, two convs per head branch; 3.2 M parameters.
 
     ``finest_stride=2`` feeds the stem's stride-2 map to the FPN: FCOS puts objects whose
-    largest box-edge distance is under 16 px there, so a ~10 px nucleus gets about 9-16
-    positive cells (centre sampling: within 1.5 strides of its centre) instead of about 4-9
-    at stride 4 (IHC benchmark, one seed: test mAP@.5 0.55 -> 0.63,
+    largest box-edge distance is under 16 px there, so ~10 px nuclei are found on a 2 px grid
+    instead of a 4 px one (IHC benchmark, one seed: test mAP@.5 0.55 -> 0.63,
     at ~1.75x the step time; docs/detection.md). ``finest_stride=4`` is the earlier model.
     ``upscale`` zooms the input inside the model (costly: 2 is ~5x the step time)."""
     if finest_stride not in (2, 4):
