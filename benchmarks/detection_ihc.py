@@ -1,7 +1,7 @@
 """IHC nuclei detection: test mAP@.5 and count error of the small CPU detector vs the goals.
 
 Run: python benchmarks/detection_ihc.py [--steps 300] [--lr 4e-3] [--finest-stride 2]
-[--upscale 1] [--image-size 128] [--threads 2] [--repeats 1]
+[--nms-thresh 0.3] [--upscale 1] [--image-size 128] [--threads 2] [--repeats 1]
 
 Builds the nuclei COCO set from scikit-image's ``ihc.png`` (visionforge.data.nuclei: train
 tiles from the left 320 columns above row 384, four validation tiles below it, four
@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--score-thresh", type=float, default=0.05)
     ap.add_argument("--finest-stride", type=int, default=2, choices=(2, 4),
                     help="finest FPN stride of fcos_resnet18_lite (2 adds the stem's map)")
-    ap.add_argument("--nms-thresh", type=float, default=0.5, help="NMS IoU threshold")
+    ap.add_argument("--nms-thresh", type=float, default=0.3, help="NMS IoU threshold")
     ap.add_argument("--upscale", type=float, default=1.0,
                     help="zoom inside the model (boxes and metrics stay in tile pixels)")
     ap.add_argument("--threads", type=int, default=2)
