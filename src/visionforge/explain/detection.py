@@ -141,8 +141,11 @@ class BoxGradCAM:
                 for h in handles:
                     h.remove()
         h, w = image.shape[-2:]
-        # the maps cover the batch the transform built: the image, zero-padded right/bottom
-        ph, pw = padded[0] if padded else (h, w)
+        # the maps cover the batch the transform built: the image (zoomed by the transform's
+        # ``upscale``, if any), zero-padded right/bottom
+        zoom = float(getattr(getattr(self.model, "transform", None), "upscale", 1.0))
+        sh, sw = int(h * zoom), int(w * zoom)
+        ph, pw = padded[0] if padded else (sh, sw)
         heat = torch.zeros(h, w)
         for act, grad in zip(acts, grads, strict=True):
             if grad is None:  # a level the chosen detection does not depend on
@@ -150,7 +153,10 @@ class BoxGradCAM:
             weights = grad.mean(dim=(2, 3), keepdim=True)
             cam = F.relu((weights * act.detach()).sum(dim=1, keepdim=True))  # [1, 1, h, w]
             cam = F.interpolate(cam, size=(ph, pw), mode="bilinear", align_corners=False)
-            heat += cam[0, 0, :h, :w].cpu()
+            cam = cam[:, :, :sh, :sw]
+            if (sh, sw) != (h, w):
+                cam = F.interpolate(cam, size=(h, w), mode="bilinear", align_corners=False)
+            heat += cam[0, 0].cpu()
         if normalize:
             heat = normalize_maps(heat[None])[0]
         chosen = {k: v[box].detach() for k, v in det.items()}
