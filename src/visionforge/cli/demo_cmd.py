@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 EXAMPLE = """examples:
-  visionforge demo                        # both jobs, results under runs/demo/
+  visionforge demo                        # all three jobs, results under runs/demo/
   visionforge demo --only classification  # just the digits job
   visionforge demo project_dir=/tmp/vf    # write somewhere else
-  visionforge demo detection              # nuclei detection on ihc.png (not in the default run)
+  visionforge demo detection              # only the nuclei detection job on ihc.png
 """
 
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     epochs = {key.split(".")[1]: value for key, value in opts.items()}
     from visionforge.workflows.demo import run_demo
 
-    jobs = (only,) if only else ("classification", "segmentation")
+    jobs = (only,) if only else ("classification", "segmentation", "detection")
     results = run_demo(project_dir, jobs=jobs, epochs=epochs)
     print("== demo finished")
     if "classification" in results:

@@ -123,7 +123,7 @@ def _ihc_full_image(result: Any, image: np.ndarray, labels: np.ndarray) -> dict[
 def run_demo(
     project_dir: str | Path = "runs/demo",
     *,
-    jobs: tuple[str, ...] = ("classification", "segmentation"),
+    jobs: tuple[str, ...] = ("classification", "segmentation", "detection"),
     epochs: dict[str, int] | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def run_demo(
     common = [f"project_dir={project}", "trainer=cpu", "data.augment=false", "seed=0",
               "trainer.early_stopping_patience=8"]
     if "classification" in jobs:
-        echo("== 1/2 classification: handwritten digits (sklearn load_digits, 1,797 images)")
+        echo("== 1/3 classification: handwritten digits (sklearn load_digits, 1,797 images)")
         digits = write_digits_folder(project / "data" / "digits")
         composed = compose_config(common + [
             f"data.root={digits}", "model=small_cnn", "data.image_size=32", "data.batch_size=32",
@@ -149,7 +149,7 @@ def run_demo(
         out["classification"] = {"run_dir": str(result.run_dir), "accuracy": result.metrics.get("accuracy"),
                                  "metrics": result.metrics}
     if "segmentation" in jobs:
-        echo("== 2/2 segmentation: immunohistochemistry (scikit-image ihc.png, rgb2hed labels)")
+        echo("== 2/3 segmentation: immunohistochemistry (scikit-image ihc.png, rgb2hed labels)")
         root, image, labels = write_ihc_tiles(project / "data" / "ihc")
         composed = compose_config(common + [
             f"data.root={root}", "model=unet", "data.image_size=64", "data.batch_size=8",
@@ -184,7 +184,7 @@ def _detection_job(project: Path, common: list[str], epochs: int,
     from visionforge.workflows.summary import print_summary
     from visionforge.workflows.train import train_from_config
 
-    echo("== detection: nuclei in scikit-image's ihc.png (hematoxylin + watershed boxes)")
+    echo("== 3/3 detection: nuclei in scikit-image's ihc.png (hematoxylin + watershed boxes)")
     root = project / "data" / "nuclei"
     build_ihc_nuclei(root, val=True)  # val tiles: the counting threshold is chosen there
     composed = compose_config(common + [
