@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from visionforge.errors import DataError
+from visionforge.errors import ConfigError, DataError
 from visionforge.evaluation.evaluator import save_metrics
 
 __all__ = ["DetectionEvaluator", "as_image_list", "build_map_metric", "map_scalars",
-           "count_errors", "true_counts", "predicted_counts", "choose_count_threshold",
+           "count_errors", "true_counts", "model_score_threshold", "DEFAULT_SCORE_THRESHOLD", "predicted_counts", "choose_count_threshold",
            "cocoeval_stats", "to_coco_json", "plot_pr_curves", "plot_detection_samples",
            "plot_counts"]
 
@@ -84,6 +84,23 @@ def true_counts(targets: Sequence[dict[str, Any]]) -> list[int]:
 def predicted_counts(preds: Sequence[dict[str, torch.Tensor]], threshold: float) -> list[int]:
     """Detections per image with score >= ``threshold``."""
     return [int((p["scores"] >= threshold).sum()) for p in preds]
+
+
+def model_score_threshold(meta: dict[str, Any], where: str = "model.json") -> float:
+    """The score threshold a detection model dir records (``model.json``'s
+    ``score_threshold``), else :data:`DEFAULT_SCORE_THRESHOLD`.
+
+    Raises:
+        ConfigError: the recorded value is not a number in [0, 1] (``where`` names the file).
+    """
+    value = meta.get("score_threshold")
+    if value is None:
+        return DEFAULT_SCORE_THRESHOLD
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigError(f"{where}: score_threshold={value!r} is not a number in [0, 1]; "
+                          "fix or remove the key (without it the default is "
+                          f"{DEFAULT_SCORE_THRESHOLD})")
+    return float(value)
 
 
 def choose_count_threshold(preds: Sequence[dict[str, torch.Tensor]],
@@ -173,7 +190,7 @@ class DetectionEvaluator:
         meta = model_meta(model)
         self.class_names = list(class_names or meta.get("class_names") or [])
         if count_threshold is None:
-            count_threshold = meta.get("score_threshold", DEFAULT_SCORE_THRESHOLD)
+            count_threshold = model_score_threshold(meta)
         self.count_threshold = float(count_threshold)
         self.num_samples = num_samples
         self.metrics: dict[str, Any] | None = None

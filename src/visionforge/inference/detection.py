@@ -21,30 +21,11 @@ import numpy as np
 import torch
 
 from visionforge.errors import ConfigError
+from visionforge.evaluation.detection import DEFAULT_SCORE_THRESHOLD, model_score_threshold
 from visionforge.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = ["BoxPredictor", "DEFAULT_SCORE_THRESHOLD", "draw_boxes", "model_score_threshold",
            "write_detections"]
-
-#: score threshold of a model dir that records none
-DEFAULT_SCORE_THRESHOLD = 0.5
-
-
-def model_score_threshold(meta: dict[str, Any], where: str = "model.json") -> float:
-    """The score threshold a detection model dir records (``model.json``'s
-    ``score_threshold``), else :data:`DEFAULT_SCORE_THRESHOLD`.
-
-    Raises:
-        ConfigError: the recorded value is not a number in [0, 1] (``where`` names the file).
-    """
-    value = meta.get("score_threshold")
-    if value is None:
-        return DEFAULT_SCORE_THRESHOLD
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ConfigError(f"{where}: score_threshold={value!r} is not a number in [0, 1]; "
-                          "fix or remove the key (without it the default is "
-                          f"{DEFAULT_SCORE_THRESHOLD})")
-    return float(value)
 
 
 class BoxPredictor:
