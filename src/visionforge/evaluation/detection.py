@@ -46,8 +46,15 @@ def build_map_metric() -> nn.Module:
     """torchmetrics ``MeanAveragePrecision`` for xyxy boxes, with per-class AP."""
     from torchmetrics.detection import MeanAveragePrecision
 
+    # COCOeval's own thresholds as float64: torchmetrics' defaults come from float32
+    # torch.linspace, so a recall threshold such as 0.1 lands a hair above a recall of
+    # exactly 11/110 and the precision is sampled one step later (3e-3 off COCOeval's mAP@.5
+    # on the IHC test tiles)
+    iou_thresholds = np.linspace(0.5, 0.95, 10).tolist()
+    rec_thresholds = np.linspace(0.0, 1.0, 101).tolist()
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True,
-                                  backend="pycocotools")
+                                  backend="pycocotools", iou_thresholds=iou_thresholds,
+                                  rec_thresholds=rec_thresholds)
     # COCO scores the 100 best detections per image; more (dense objects, low score
     # thresholds) are expected here, so torchmetrics' warning about them is noise
     metric.warn_on_many_detections = False
