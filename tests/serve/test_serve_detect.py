@@ -137,3 +137,52 @@ def test_detect_defaults_to_the_stored_score_threshold(detector_dir, tmp_path):
     body = TestClient(create_app({"cells": stored}, backend="torch")).post("/detect",
                                                                           files=png).json()
     assert body["score_threshold"] == 1.0 and all(b["score"] >= 1.0 for b in body["boxes"])
+
+
+def _overlay(body) -> Image.Image:
+    import base64
+
+    return Image.open(io.BytesIO(base64.b64decode(body["overlay_png"])))
+
+
+def test_ui_explain_box_is_that_detection_of_detect(client, detector_dir, tmp_path):
+    png = {"file": ("a.png", _png(), "image/png")}
+    boxes = client.post("/detect?model=cells&score=0", files=png).json()["boxes"]
+    n = len(boxes)
+    for i in (0, n - 1):  # the best and the last box /detect lists at score=0
+        r = client.post(f"/ui/api/explain?model=cells&box={i}&score=0", files=png)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        b = boxes[i]
+        assert body["box_index"] == i and body["count"] == n and body["score_threshold"] == 0
+        assert body["score"] == pytest.approx(b["score"], abs=1e-6)
+        assert body["box"] == pytest.approx([b["x1"], b["y1"], b["x2"], b["y2"]], abs=1e-4)
+        assert body["target_name"] == b["class_name"] and body["target_class"] == b["label"]
+        assert body["method"] == "grad_cam" and _overlay(body).size == (48, 40)
+    for bad in (n, -1):
+        r = client.post(f"/ui/api/explain?model=cells&box={bad}&score=0", files=png)
+        assert r.status_code == 400
+        assert f"box={bad}" in r.json()["detail"] and f"box=0..{n - 1}" in r.json()["detail"]
+    # no score=: the model's threshold, as /detect (0.5 here: the untrained head scores ~0.08)
+    r = client.post("/ui/api/explain?model=cells", files=png)
+    assert r.status_code == 400 and "0 detection(s) with score >= 0.5" in r.json()["detail"]
+    scores = sorted((b["score"] for b in boxes), reverse=True)
+    tuned = _with_threshold(detector_dir, tmp_path / "tuned", (scores[2] + scores[3]) / 2)
+    c = TestClient(create_app({"tuned": tuned}, backend="torch"))
+    assert c.post("/ui/api/explain?box=2", files=png).json()["score"] == pytest.approx(scores[2])
+    r = c.post("/ui/api/explain?box=3", files=png)
+    assert r.status_code == 400 and "box=0..2" in r.json()["detail"]
+    assert c.get("/models").json()["models"][0]["score_threshold"] == pytest.approx(
+        (scores[2] + scores[3]) / 2)  # the public listing says which threshold /detect uses
+
+
+def test_ui_explain_keys_follow_the_task(client):
+    png = {"file": ("a.png", _png(), "image/png")}
+    r = client.post("/ui/api/explain?model=cells&target=cell", files=png)
+    assert r.status_code == 400 and "box=I" in r.json()["detail"]
+    r = client.post("/ui/api/explain?model=digits&box=0", files=png)
+    assert r.status_code == 400 and "target=CLASS" in r.json()["detail"]
+    r = client.post("/ui/api/explain?model=digits", files=png)  # a classifier: as before
+    assert r.status_code == 200 and "box" not in r.json() and r.json()["target_name"]
+    listed = {m["name"]: m for m in client.get("/models").json()["models"]}
+    assert listed["cells"]["score_threshold"] == 0.5 and listed["digits"]["score_threshold"] is None

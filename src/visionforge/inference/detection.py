@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,15 @@ class BoxPredictor:
         self.task = "detection"
         self.backend = "torch"  # ONNX artifacts are traced at one size: served from PyTorch
         self.input_shape = tuple(self.meta.get("input_size") or (3, 0, 0))
+        # one forward at a time on the shared eager model: the server's Grad-CAM route hooks
+        # its layers, and must not catch (or be caught by) another request's forward
+        self._lock = threading.Lock()
 
     @torch.no_grad()
     def predict(self, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """Detections (``boxes`` xyxy, ``scores``, ``labels``) for float ``[3, H, W]`` images."""
-        out = self.model([im.to(self.device) for im in images])
+        with self._lock:
+            out = self.model([im.to(self.device) for im in images])
         keep = [d["scores"] >= self.score_threshold for d in out]
         return [{k: v[m].cpu() for k, v in d.items()} for d, m in zip(out, keep, strict=True)]
 

@@ -28,7 +28,7 @@ from visionforge.serve.schemas import (
     Segmentation,
 )
 
-__all__ = ["Handlers", "describe_model"]
+__all__ = ["Handlers", "describe_model", "detect_boxes", "detector_input"]
 
 
 def describe_model(m: ServedModel, store: ModelStore) -> ModelInfo:
@@ -44,6 +44,8 @@ def describe_model(m: ServedModel, store: ModelStore) -> ModelInfo:
         input_layout=contract.layout,
         preprocessing=contract.to_dict(),
         backend=m.predictor.backend,
+        score_threshold=(m.predictor.default_score_threshold
+                         if m.predictor.task == "detection" else None),
     )
 
 
@@ -179,7 +181,7 @@ class Handlers:
         if score is None:
             score = m.predictor.default_score_threshold
         img = await self.read_upload(file)
-        det = await run_in_threadpool(_detect, m, img, score)
+        det = await run_in_threadpool(detect_boxes, m, img, score)
         boxes = [Box(x1=b[0], y1=b[1], x2=b[2], y2=b[3], score=s, label=lab,
                      class_name=m.predictor.label_name(lab))
                  for b, s, lab in zip(det["boxes"].tolist(), det["scores"].tolist(),
@@ -189,15 +191,21 @@ class Handlers:
                           score_threshold=score, count=len(boxes), boxes=boxes)
 
 
-def _detect(m: ServedModel, img: np.ndarray, score: float) -> dict[str, Any]:
-    """Run the detector on an ``HxW(xC)`` upload: RGB in [0, 1] as the model's contract says."""
+def detector_input(img: np.ndarray) -> Any:
+    """An ``HxW(xC)`` upload as the detector's input: a float ``[3, H, W]`` RGB tensor in [0, 1]
+    (as the model's contract says)."""
     import torch
 
     arr = img if img.ndim == 3 else img[..., None]
     arr = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[..., :3]
     scale = 255.0 if arr.dtype == np.uint8 else float(np.iinfo(arr.dtype).max) if np.issubdtype(
         arr.dtype, np.integer) else 1.0
-    x = torch.from_numpy(np.ascontiguousarray(arr).astype(np.float32) / scale).permute(2, 0, 1)
-    det = m.predictor.predict([x])[0]
+    return torch.from_numpy(np.ascontiguousarray(arr).astype(np.float32) / scale).permute(2, 0, 1)
+
+
+def detect_boxes(m: ServedModel, img: np.ndarray, score: float) -> dict[str, Any]:
+    """The detector's ``boxes``/``scores``/``labels`` for an upload, score >= ``score`` (best
+    first, the model's own order)."""
+    det = m.predictor.predict([detector_input(img)])[0]
     keep = det["scores"] >= score
     return {k: v[keep] for k, v in det.items()}

@@ -37,6 +37,9 @@ class ModelInfo(BaseModel):
     input_layout: str
     preprocessing: dict[str, Any] | None
     backend: str
+    score_threshold: float | None = Field(
+        None, description="detection: the default score of /detect (model.json's "
+        "score_threshold, else 0.5)")
 
 
 class ModelList(BaseModel):

@@ -1,5 +1,6 @@
 """JSON routes behind the page's model list and "Try it" panel: model cards, segmentation
-with the label map and colours in one answer, and Grad-CAM heatmaps.
+with the label map and colours in one answer, and Grad-CAM heatmaps (of a class, or of one
+detector's box).
 
 Uploads go through the API's own :class:`~visionforge.serve.handlers.Handlers` (same size,
 type and pixel limits); the routes carry the API's key check.
@@ -28,6 +29,10 @@ VersionQ = Annotated[str | None, Query(description="model version (default: late
 JobQ = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                      description="id under which /ui/api/progress reports")]
 TargetQ = Annotated[str | None, Query(description="class name or index (default: the prediction)")]
+BoxQ = Annotated[int | None, Query(description="detectors: index of the detection to explain, "
+                                   "best score first (default 0), as `visionforge explain box=I`")]
+ScoreQ = Annotated[float | None, Query(ge=0.0, le=1.0, description="detectors: the lowest score "
+                                       "counted (default: the model's, as /detect)")]
 
 
 def class_colors(meta: dict[str, Any], names: list[str]) -> list[list[int]]:
@@ -49,7 +54,7 @@ def class_colors(meta: dict[str, Any], names: list[str]) -> list[list[int]]:
 
 def model_entry(m: ServedModel, store: ModelStore) -> dict[str, Any]:
     """One model of the page's list: ``/models`` info plus card, colours and test metrics
-    (a detector also gets its default ``score_threshold``, where the page's slider starts)."""
+    (a detector's ``score_threshold``, /detect's default, is where the page's slider starts)."""
     from visionforge.workflows.card import CARD_FILE, card_inputs, render_model_card
     from visionforge.workflows.summary import headline_metrics
 
@@ -62,11 +67,8 @@ def model_entry(m: ServedModel, store: ModelStore) -> dict[str, Any]:
         metrics = card_inputs(m.path)["metrics"]
     except Exception as exc:  # noqa: BLE001 - a damaged run dir must not hide the model
         card, metrics = f"(model card not available: {exc})", {}
-    entry = {**info, "colors": class_colors(m.meta, names), "card": card,
-             "split": metrics.get("split"), "metrics": headline_metrics(metrics)}
-    if info["task"] == "detection":  # where the page's score slider starts (as /detect's default)
-        entry["score_threshold"] = m.predictor.default_score_threshold
-    return entry
+    return {**info, "colors": class_colors(m.meta, names), "card": card,
+            "split": metrics.get("split"), "metrics": headline_metrics(metrics)}
 
 
 def _b64png(array: np.ndarray) -> str:
@@ -154,6 +156,35 @@ def _explain(m: ServedModel, image: np.ndarray, target: str | None) -> dict[str,
             "overlay_png": _b64png(overlay_heatmap(rgb, heat_img, alpha=0.5))}
 
 
+def _explain_box(m: ServedModel, image: np.ndarray, box: int, score: float | None
+                 ) -> dict[str, Any]:
+    """Grad-CAM of detection ``box`` (index among the boxes /detect returns at ``score``, best
+    first) over the image, with the box, its score and class."""
+    from visionforge.explain.base import NotApplicableError
+    from visionforge.explain.detection import BoxGradCAM
+    from visionforge.explain.overlay import overlay_heatmap
+    from visionforge.serve.handlers import detect_boxes, detector_input
+
+    pred = m.predictor
+    t = pred.default_score_threshold if score is None else score
+    # the same boxes, in the same order, as /detect at this score: the index is checked on them
+    n = len(detect_boxes(m, image, t)["scores"])
+    if not 0 <= box < n:
+        raise HTTPException(400, f"box={box}: the model found {n} detection(s) with score >= "
+                            f"{t:g} in this image; " + (f"choose box=0..{n - 1}" if n else
+                            "nothing to explain (a lower score= lists more)"))
+    x = detector_input(image).to(pred.device)
+    try:
+        with pred._lock:  # the model is shared with /detect: the hooks must see this forward only
+            r = BoxGradCAM(pred.model).attribute(x, box=box)
+    except NotApplicableError as exc:
+        raise HTTPException(409, f"Grad-CAM is not available for model {m.name!r}: {exc}") from None
+    return {"method": "grad_cam", "target_class": r.label, "target_name": pred.label_name(r.label),
+            "overlay_png": _b64png(overlay_heatmap(x, r.heatmap, alpha=0.5)),
+            "box_index": box, "box": [float(v) for v in r.box], "score": float(r.score),
+            "score_threshold": t, "count": n}
+
+
 def predict_router(store: ModelStore, handlers: Handlers) -> APIRouter:
     """``/ui/api/models``, ``/ui/api/segment``, ``/ui/api/explain`` (auth added by the caller)."""
     router = APIRouter(prefix="/ui/api")
@@ -199,11 +230,20 @@ def predict_router(store: ModelStore, handlers: Handlers) -> APIRouter:
 
     @router.post("/explain")
     async def explain(file: FileArg, model: ModelQ = None, version: VersionQ = None,
-                      target: TargetQ = None) -> dict:
+                      target: TargetQ = None, box: BoxQ = None, score: ScoreQ = None) -> dict:
         m = store.get(model, version)
-        if m.predictor.task == "signal":
+        task = m.predictor.task
+        if task == "signal":
             raise HTTPException(409, f"model {m.name!r} takes signals; heatmaps are for images")
+        if task == "detection" and target is not None:
+            raise HTTPException(400, "target= does not apply to a detector: choose a detection "
+                                "with box=I (0 = the highest score); its class is explained")
+        if task != "detection" and (box is not None or score is not None):
+            raise HTTPException(400, f"box= and score= apply to detectors; model {m.name!r} is "
+                                f"a {task} model (use target=CLASS)")
         image = await handlers.read_upload(file)
+        if task == "detection":
+            return await run_in_threadpool(_explain_box, m, image, box or 0, score)
         return await run_in_threadpool(_explain, m, image, target)
 
     return router
