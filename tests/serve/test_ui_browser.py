@@ -341,3 +341,57 @@ def test_detection_boxes_and_score_slider_match_api(server, browser, shots):
         sorted(b["score"] for b in cells_only), abs=1e-6)
     assert rows[0].keys() == {"file", "x1", "y1", "x2", "y2", "score", "label", "class"}
     page.context.close()
+
+
+def test_detection_why_shows_the_clicked_boxs_gradcam(server, browser, shots):
+    import base64
+
+    import httpx
+
+    png = _ihc_png(64, 64)
+    headers = {"X-API-Key": KEY}
+    boxes = httpx.post(f"{server}/detect?model=cells&score=0", headers=headers,
+                       files={"file": ("crop.png", png, "image/png")}).json()["boxes"]
+    page = _page(browser)
+    page.goto(server + "/#try")
+    page.select_option("#try-model", "cells|1")
+    _upload(page, "crop.png", png)
+    canvas = page.wait_for_selector("canvas.boxes[data-overlay='drawn']")
+    assert canvas.get_attribute("data-heatmap") == "off"
+    # click the middle of the smallest box shown at the default threshold (0.85)
+    shown = [(i, b) for i, b in enumerate(boxes) if b["score"] >= 0.85]
+    i, b = min(shown, key=lambda ib: (ib[1]["x2"] - ib[1]["x1"]) * (ib[1]["y2"] - ib[1]["y1"]))
+    size = canvas.bounding_box()["width"] - 2  # 1 px border each side
+    k = size / 64
+    canvas.click(position={"x": 1 + k * (b["x1"] + b["x2"]) / 2, "y": 1 + k * (b["y1"] + b["y2"]) / 2})
+    page.wait_for_selector(f"canvas.boxes[data-heatmap='on'][data-why='{i}']")
+    note = page.inner_text(".result-card .controls [role=status]")
+    assert f"Grad-CAM of box {i} ({b['class_name']}, score {b['score']:.2f})" in note
+    assert page.is_checked("input.why")
+    assert page.get_attribute(f".box-list button[data-box='{i}']", "aria-pressed") == "true"
+    # the canvas shows the server's overlay (scaled 10x, nearest) with the box outlined in white
+    ref = httpx.post(f"{server}/ui/api/explain?model=cells&box={i}&score=0", headers=headers,
+                     files={"file": ("crop.png", png, "image/png")}).json()
+    assert ref["score"] == pytest.approx(b["score"], abs=1e-6)
+    overlay = np.asarray(Image.open(io.BytesIO(base64.b64decode(ref["overlay_png"]))).convert("RGB"))
+    drawn = np.asarray(Image.open(io.BytesIO(base64.b64decode(page.evaluate(
+        "document.querySelector('canvas.boxes').toDataURL().split(',')[1]")))).convert("RGB"))
+    s = drawn.shape[0] // 64
+    assert drawn.shape[:2] == (64 * s, 64 * s) and s == 10
+    far = [(y, x) for y in range(64) for x in range(64)  # pixels well away from the box
+           if not (b["x1"] - 3 <= x <= b["x2"] + 3 and b["y1"] - 3 <= y <= b["y2"] + 3)][::37]
+    assert all((drawn[y * s + s // 2, x * s + s // 2] == overlay[y, x]).all() for y, x in far)
+    edge = drawn[round(b["y1"] * s), round(b["x1"] * s) + 2 * s: round(b["x2"] * s) - 2 * s]
+    assert (edge.min(axis=1) >= 240).mean() > 0.9  # the top edge of the box: white
+    page.screenshot(path=shots / "ui_detect_why.png", full_page=True)
+    # keyboard: Tab to another box's number in the list, Enter explains it
+    j = next(j for j, _ in shown if j != i)
+    page.focus(f".box-list button[data-box='{j}']")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"canvas.boxes[data-heatmap='on'][data-why='{j}']")
+    assert page.get_attribute(f".box-list button[data-box='{i}']", "aria-pressed") == "false"
+    page.focus("input.why")
+    page.keyboard.press("Space")  # off: the boxes again
+    page.wait_for_selector("canvas.boxes[data-heatmap='off']")
+    assert int(canvas.get_attribute("data-boxes")) == len(shown)
+    page.context.close()

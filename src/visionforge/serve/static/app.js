@@ -351,8 +351,9 @@ async function detect(m, file, img, box) {
   for (const b of r.boxes) if (!names.includes(b.class_name)) names.push(b.class_name);
   const spare = [[40, 60, 200], [150, 90, 20], [200, 40, 40], [40, 160, 60], [160, 60, 170], [230, 160, 30]];
   const colors = names.map((n, k) => (m.colors || [])[k] || spare[k % spare.length]);
+  // i: the box's index, best score first: box=I of /ui/api/explain (at score=0) and of the CLI
   const boxes = r.boxes.map((b) => Object.assign({ k: names.indexOf(b.class_name) }, b))
-    .sort((a, b) => b.score - a.score);
+    .sort((a, b) => b.score - a.score).map((b, i) => Object.assign(b, { i }));
   const shown = names.map(() => true);
   const view = { t: typeof m.score_threshold === "number" ? m.score_threshold : 0.5, labels: true };
   // small images are drawn at a whole multiple of their size so labels stay legible
@@ -366,24 +367,28 @@ async function detect(m, file, img, box) {
   function draw() {
     const ctx = canvas.getContext("2d");
     ctx.imageSmoothingEnabled = s === 1;
-    ctx.drawImage(img, 0, 0, W, H);
+    ctx.drawImage(why.heat || img, 0, 0, W, H);
     // canvas pixels per CSS pixel: lines and labels keep their on-screen size at any width
     const ui = Math.max(1, W / (canvas.clientWidth || Math.min(W, 512)));
     const lw = Math.max(1, Math.round(2 * ui)), font = Math.round(12 * ui);
     ctx.font = `${font}px system-ui, sans-serif`;
     ctx.textBaseline = "top";
     const vis = visible();
-    for (const b of [...vis].reverse()) {  // lowest first: the best boxes end up on top
-      ctx.strokeStyle = rgb(colors[b.k]);
+    // with a heatmap, only the explained box: white with a dark edge, visible on any colour
+    const drawn = why.heat ? [boxes[why.i]] : vis;
+    for (const b of [...drawn].reverse()) {  // lowest first: the best boxes end up on top
+      const rect = [b.x1 * s, b.y1 * s, Math.max(1, (b.x2 - b.x1) * s), Math.max(1, (b.y2 - b.y1) * s)];
+      if (why.heat) { ctx.strokeStyle = "#000"; ctx.lineWidth = lw + 2 * Math.max(1, Math.round(ui)); ctx.strokeRect(...rect); }
+      ctx.strokeStyle = why.heat ? "#fff" : rgb(colors[b.k]);
       ctx.lineWidth = lw;
-      ctx.strokeRect(b.x1 * s, b.y1 * s, Math.max(1, (b.x2 - b.x1) * s), Math.max(1, (b.y2 - b.y1) * s));
+      ctx.strokeRect(...rect);
     }
     // labels best first, each above its box (inside it at the top edge); one that would cover
     // a label already placed is left out (the box list has them all)
     const placed = [];
-    for (const b of view.labels ? vis : []) {
+    for (const b of view.labels ? drawn : []) {
       const c = colors[b.k];
-      const text = `${b.class_name} ${b.score.toFixed(2)}`;
+      const text = `${why.heat ? `box ${b.i}: ` : ""}${b.class_name} ${b.score.toFixed(2)}`;
       const tw = ctx.measureText(text).width + 6, th = font + 4;
       const ty = b.y1 * s - th >= 0 ? b.y1 * s - th : b.y1 * s;
       const tx = Math.max(0, Math.min(b.x1 * s, W - tw));
@@ -397,6 +402,8 @@ async function detect(m, file, img, box) {
     canvas.dataset.labels = placed.length;
     canvas.dataset.boxes = vis.length;
     canvas.dataset.threshold = view.t;
+    canvas.dataset.heatmap = why.heat ? "on" : "off";
+    canvas.dataset.why = why.heat ? why.i : "";
     canvas.dataset.overlay = "drawn";
     canvas.setAttribute("aria-label", `${file.name}: ${vis.length} boxes with score ≥ ${view.t.toFixed(2)}`);
     value.textContent = view.t.toFixed(2);
@@ -408,7 +415,50 @@ async function detect(m, file, img, box) {
       row.lastChild.textContent = counts[k];
     }
     for (const row of list_tbody.children) row.hidden = !(+row.dataset.score >= view.t && shown[+row.dataset.k]);
+    for (const btn of list_tbody.querySelectorAll("button")) btn.setAttribute("aria-pressed", !!why.heat && +btn.dataset.box === why.i);
   }
+
+  // "why": Grad-CAM of one box (/ui/api/explain?box=I), asked for once per box and kept
+  const why = { i: null, heat: null, cache: new Map() };
+  const whyBox = el("input", { type: "checkbox", class: "why", onchange: (ev) => {
+    const first = visible()[0];
+    if (!ev.target.checked) { why.i = null; why.heat = null; whyNote.textContent = whyHint; draw(); }
+    else if (why.i === null && !first) { ev.target.checked = false; whyNote.textContent = "no box shown to explain"; }
+    else explainBox(why.i ?? first.i);
+  } });
+  const whyHint = "click a box, or its number in the list, to see why it was found";
+  const whyNote = el("span", { class: "status", role: "status", text: whyHint });
+  async function explainBox(i) {
+    why.i = i;
+    whyBox.checked = true;
+    whyNote.classList.remove("error");
+    whyNote.textContent = `computing Grad-CAM of box ${i}…`;
+    try {
+      if (!why.cache.has(i)) {
+        const e = await apiJSON("/ui/api/explain" + query(m, `&box=${i}&score=0`), { method: "POST", body: formData(file) });
+        why.cache.set(i, { e, heat: await pngImage(e.overlay_png) });
+      }
+      if (why.i !== i) return;  // another box was picked meanwhile
+      const { e, heat } = why.cache.get(i);
+      why.heat = heat;
+      whyNote.textContent = `Grad-CAM of box ${i} (${e.target_name}, score ${e.score.toFixed(2)}): ` +
+        "red = the regions that raised its score";
+    } catch (err) {
+      Object.assign(why, { i: null, heat: null });
+      whyBox.checked = false;
+      whyNote.textContent = err.message;
+      whyNote.classList.add("error");
+    }
+    draw();
+  }
+  canvas.addEventListener("click", (ev) => {
+    // image pixels under the pointer; the smallest box there wins (nested boxes stay reachable)
+    const k = W / (canvas.clientWidth || W) / s;
+    const x = ev.offsetX * k, y = ev.offsetY * k;
+    const hit = visible().filter((b) => b.x1 <= x && x <= b.x2 && b.y1 <= y && y <= b.y2)
+      .sort((a, b) => (a.x2 - a.x1) * (a.y2 - a.y1) - (b.x2 - b.x1) * (b.y2 - b.y1))[0];
+    if (hit) explainBox(hit.i);
+  });
 
   const slider = el("input", { type: "range", min: 0, max: 1, step: 0.01, value: view.t, class: "score",
     "aria-label": "score threshold", oninput: (ev) => { view.t = +ev.target.value; draw(); } });
@@ -423,12 +473,13 @@ async function detect(m, file, img, box) {
     el("thead", {}, el("tr", {}, el("th", { text: "show" }), el("th", { text: "class" }), el("th", { class: "num", text: "boxes" }))),
     counts_tbody);
   const list_tbody = el("tbody", {}, boxes.map((b, i) => el("tr", { "data-score": b.score, "data-k": b.k },
-    el("td", { class: "num", text: i + 1 }),
+    el("td", { class: "num" }, el("button", { type: "button", class: "why-box", "data-box": i, "aria-pressed": "false",
+      "aria-label": `why box ${i}? (Grad-CAM)`, text: i, onclick: () => explainBox(i) })),
     el("td", {}, el("span", { class: "swatch", style: `background:${rgb(colors[b.k])}` }), b.class_name),
     el("td", { class: "num", text: b.score.toFixed(3) }),
     [b.x1, b.y1, b.x2, b.y2].map((v) => el("td", { class: "num", text: v.toFixed(1) })))));
   const boxTable = el("div", { class: "box-list", tabindex: 0, "aria-label": "boxes" }, el("table", { class: "data" },
-    el("thead", {}, el("tr", {}, ["#", "class", "score", "x1", "y1", "x2", "y2"].map((h, i) =>
+    el("thead", {}, el("tr", {}, ["box", "class", "score", "x1", "y1", "x2", "y2"].map((h, i) =>
       el("th", { class: i === 1 ? "" : "num", text: h })))), list_tbody));
   const csv = () => csvBlob([["file", "x1", "y1", "x2", "y2", "score", "label", "class"],
     ...visible().map((b) => [file.name, b.x1.toFixed(3), b.y1.toFixed(3), b.x2.toFixed(3), b.y2.toFixed(3),
@@ -438,7 +489,8 @@ async function detect(m, file, img, box) {
     el("button", { type: "button", text: "Download PNG", onclick: () => canvas.toBlob((b) => download(stem(file.name) + "_boxes.png", b)) }));
   box.append(el("div", { class: "result" },
     el("div", {}, canvas, el("div", { class: "controls" },
-      el("label", {}, "score ≥ ", slider, " ", value), el("label", {}, labelsBox, " labels"))),
+      el("label", {}, "score ≥ ", slider, " ", value), el("label", {}, labelsBox, " labels"),
+      el("label", {}, whyBox, " why? (heatmap)"), whyNote)),
     el("div", {}, headline, classTable, el("h3", { text: "Boxes" }), boxTable, downloads)));
   draw();
   let drawnAt = canvas.clientWidth;  // redraw when the layout changes the canvas's width
