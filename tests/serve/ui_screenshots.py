@@ -13,7 +13,7 @@ the IHC nuclei set as in docs/detection.md) and one held-out tile of that set:
 
     visionforge serve nuclei=runs/detection/nuclei/model &
     python tests/serve/ui_screenshots.py http://127.0.0.1:8000 - docs/img \
-        data/nuclei/images/test/ihc_r128_c384.png
+        data/nuclei/images/test/ihc_r128_c384.png [BOX]     # BOX: why? for box=BOX (default 0)
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ def main(url: str, demo: Path, out: Path) -> None:
         browser.close()
 
 
-def detection(url: str, image: Path, out: Path) -> None:
-    """``ui_detect.png``: ``image`` through the served model ``nuclei`` in "Try it"."""
+def detection(url: str, image: Path, out: Path, box: int = 0) -> None:
+    """``ui_detect.png``: ``image`` through the served model ``nuclei`` in "Try it";
+    ``ui_detect_why.png``: the same with why? on for box ``box``."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -90,11 +91,15 @@ def detection(url: str, image: Path, out: Path) -> None:
         page.set_input_files("#files", str(image))
         page.wait_for_selector("canvas.boxes[data-overlay='drawn']")
         page.screenshot(path=out / "ui_detect.png")
+        page.click(f".box-list button[data-box='{box}']")  # why? for that box
+        page.wait_for_selector(f"canvas.boxes[data-heatmap='on'][data-why='{box}']")
+        page.screenshot(path=out / "ui_detect_why.png")
         browser.close()
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 4:
-        detection(sys.argv[1], Path(sys.argv[4]), Path(sys.argv[3]))
+        detection(sys.argv[1], Path(sys.argv[4]), Path(sys.argv[3]),
+                  *(int(v) for v in sys.argv[5:6]))
     else:
         main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))

@@ -422,6 +422,7 @@ async function detect(m, file, img, box) {
   const why = { i: null, heat: null, cache: new Map() };
   const whyBox = el("input", { type: "checkbox", class: "why", onchange: (ev) => {
     const first = visible()[0];
+    whyNote.classList.remove("error");
     if (!ev.target.checked) { why.i = null; why.heat = null; whyNote.textContent = whyHint; draw(); }
     else if (why.i === null && !first) { ev.target.checked = false; whyNote.textContent = "no box shown to explain"; }
     else explainBox(why.i ?? first.i);
@@ -444,6 +445,7 @@ async function detect(m, file, img, box) {
       whyNote.textContent = `Grad-CAM of box ${i} (${e.target_name}, score ${e.score.toFixed(2)}): ` +
         "red = the regions that raised its score";
     } catch (err) {
+      if (why.i !== i) return;
       Object.assign(why, { i: null, heat: null });
       whyBox.checked = false;
       whyNote.textContent = err.message;
