@@ -93,7 +93,7 @@ def detection(url: str, image: Path, out: Path, box: int = 0) -> None:
         page.screenshot(path=out / "ui_detect.png")
         page.click(f".box-list button[data-box='{box}']")  # why? for that box
         page.wait_for_selector(f"canvas.boxes[data-heatmap='on'][data-why='{box}']")
-        page.screenshot(path=out / "ui_detect_why.png")
+        page.screenshot(path=out / "ui_detect_why.png", full_page=True)  # with the note below
         browser.close()
 
 

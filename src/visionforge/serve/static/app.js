@@ -442,8 +442,7 @@ async function detect(m, file, img, box) {
       if (why.i !== i) return;  // another box was picked meanwhile
       const { e, heat } = why.cache.get(i);
       why.heat = heat;
-      whyNote.textContent = `Grad-CAM of box ${i} (${e.target_name}, score ${e.score.toFixed(2)}): ` +
-        "red = the regions that raised its score";
+      whyNote.textContent = `Grad-CAM of box ${i} (${e.target_name}, score ${e.score.toFixed(2)})`;
     } catch (err) {
       if (why.i !== i) return;
       Object.assign(why, { i: null, heat: null });
