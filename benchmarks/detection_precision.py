@@ -69,7 +69,7 @@ def time_train(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[s
         loss = torch.stack([v.float() for v in losses.values()]).sum()
         loss.backward()
         opt.step()
-    return (time.perf_counter() - start) / steps, float(loss)
+    return (time.perf_counter() - start) / steps, float(loss.detach())
 
 
 def time_eval(model: torch.nn.Module, batch: dict[str, Any], setting: str, steps: int) -> float:

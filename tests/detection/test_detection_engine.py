@@ -113,6 +113,21 @@ def test_bf16_autocast_trains_and_validates_with_float32_heads(tmp_path):
     assert model.backbone.fpn.inner_blocks[0][0].weight.dtype == torch.float32  # master weights
 
 
+def test_precision_auto_probes_the_detector_on_its_losses(tmp_path):
+    from visionforge.engine import Trainer
+    from visionforge.engine.precision import cpu_native_bf16
+
+    train, _ = loaders()
+    trainer = Trainer(tiny_detector(), precision="auto", max_steps=1, max_epochs=1,
+                      output_dir=tmp_path, **FAST)
+    hist = trainer.train(train)
+    choice = trainer.speed_choice
+    assert "fp32" in choice.seconds and trainer.pl_trainer.precision == choice.precision
+    if cpu_native_bf16():  # bf16 was timed and its loss components agree with fp32's
+        assert "bf16" in choice.seconds and "bf16" not in choice.rejected
+    assert all(torch.isfinite(torch.tensor(hist["train_loss"])))
+
+
 def test_float32_heads_keep_boxes_off_the_bf16_grid():
     """torchvision decodes boxes in the head's dtype: in bf16, coordinates in [256, 512) fall
     on a 2 px grid. With the float32 cast they do not; without it (torchvision's own
