@@ -1,7 +1,7 @@
 """Tiny detector + data for the engine tests, and the DDP child (run as a script, not collected).
 
 usage: python detection_child.py OUT_DIR
-  2-process DDP on CPU (gloo): each rank writes OUT_DIR/rank<R>.json with its weights hash,
+  2-process DDP on CPU (gloo), with EMA: each rank writes OUT_DIR/rank<R>.json with its weights hash,
   history and the training images it saw; writes_rank<R>.txt record which rank wrote files.
 """
 
@@ -96,7 +96,7 @@ def main() -> None:
                                                 shuffle=False))
     trainer = Trainer(model, strategy="ddp", devices=2, max_epochs=5, lr=3e-3, seed=0,
                       device="cpu", progress=False, early_stopping=False, restore_best=False,
-                      output_dir=out, callbacks=[seen])
+                      ema=True, ema_decay=0.5, output_dir=out, callbacks=[seen])
     hist = trainer.train(train, val)
     (out / f"rank{rank}.json").write_text(json.dumps({
         "digest": weights_digest(model), "train_loss": hist["train_loss"],

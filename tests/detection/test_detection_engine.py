@@ -1,4 +1,4 @@
-"""Detection through the Lightning engine: EMA, bf16 autocast and 2-process DDP."""
+"""Detection through the Lightning engine: EMA, bf16 autocast and 2-process DDP (+ EMA)."""
 
 from __future__ import annotations
 
@@ -187,8 +187,14 @@ def test_ddp_two_cpu_processes_detection(tmp_path):
         a, b = (set(r["train_seen"][4 * epoch:4 * epoch + 4]) for r in (r0, r1))
         assert not a & b and a | b == set(range(TRAIN_IMAGES))
     assert sorted(r0["val_seen"] + r1["val_seen"]) == [0, 1, 2, 3] and len(r0["val_seen"]) == 2
+    # EMA under DDP: the checkpoint's weights are the average, the live ones kept apart
+    from visionforge.engine.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(tmp_path / "checkpoints/last.ckpt")
+    key = "model.head.classification_head.cls_logits.weight"
+    assert not torch.allclose(ckpt["state_dict"][key], ckpt["current_model_state"][key])
     # each rank validated half the images; the logged mAP is that of all of them, as one
-    # process computes it on the saved (final) weights
+    # process computes it on the saved (final, averaged) weights
     single = _map_of(load_model(tmp_path / "model"), loaders()[1])
     assert single["map_50"] > 0 and r0["map_50"][-1] == pytest.approx(single["map_50"], abs=1e-9)
     assert r0["map"][-1] == pytest.approx(single["map"], abs=1e-9)
