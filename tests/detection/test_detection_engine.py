@@ -164,6 +164,8 @@ def test_every_detector_returns_float32_under_autocast(name):
             out = model.eval()(x)[0]
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
     assert out["boxes"].dtype == out["scores"].dtype == torch.float32
+    with torch.no_grad():  # float64 stays float64: the cast only lifts half precision
+        assert model.double()([x[0].double()])[0]["boxes"].dtype == torch.float64
 
 
 @pytest.mark.slow

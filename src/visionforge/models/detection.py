@@ -150,8 +150,9 @@ def _backbone(
 
 
 def float32_outputs(module: nn.Module, inputs: Any, output: Any) -> Any:
-    """Forward hook: the floating tensors of ``output`` (a tensor, or dicts/lists/tuples of
-    them) as float32; a no-op outside autocast.
+    """Forward hook: the half-precision (bfloat16 / float16) tensors of ``output`` (a tensor,
+    or dicts/lists/tuples of them) as float32; float32 and float64 outputs are left alone, so
+    it does nothing outside autocast.
 
     torchvision's box coders cast the anchors (pixel coordinates) to the dtype of the head's
     regression output, so under bf16 autocast boxes are decoded in bfloat16: 8 significant
@@ -160,7 +161,7 @@ def float32_outputs(module: nn.Module, inputs: Any, output: Any) -> Any:
     float32 while the backbone and FPN keep the autocast dtype.
     """
     if isinstance(output, torch.Tensor):
-        return output.float() if output.is_floating_point() else output
+        return output.float() if output.dtype in (torch.bfloat16, torch.float16) else output
     if isinstance(output, dict):
         return {k: float32_outputs(module, inputs, v) for k, v in output.items()}
     if isinstance(output, list | tuple):
