@@ -53,7 +53,11 @@ from visionforge.data.splits import (
     stratified_assign,
     write_manifest,
 )
-from visionforge.data.synthetic import DummyClassificationDataset, DummySegmentationDataset
+from visionforge.data.synthetic import (
+    DummyClassificationDataset,
+    DummyDetectionDataset,
+    DummySegmentationDataset,
+)
 from visionforge.data.tiles import TilingResult, make_tiles
 from visionforge.data.transforms import (
     IMAGENET_MEAN,
@@ -84,6 +88,7 @@ __all__ = [
     "ContractNormalize",
     "CutMix",
     "DummyClassificationDataset",
+    "DummyDetectionDataset",
     "DummySegmentationDataset",
     "ImageFolderDataModule",
     "ImageNetDataModule",

@@ -12,7 +12,7 @@ from visionforge.data.transforms import finish_sample, sample_tuple, to_sample
 from visionforge.errors import ConfigError
 from visionforge.registry import DATASETS
 
-__all__ = ["DummyClassificationDataset", "DummySegmentationDataset"]
+__all__ = ["DummyClassificationDataset", "DummySegmentationDataset", "DummyDetectionDataset"]
 
 
 def _generator(seed: int, index: int) -> torch.Generator:
@@ -166,3 +166,63 @@ class DummySegmentationDataset(_DummyDataset):
         img = self._colours[mask].permute(2, 0, 1) * 0.8
         img += 0.2 * torch.rand(self.channels, H, W, generator=g)
         return to_sample(img.clamp_(0, 1), mask)
+
+
+@DATASETS.register("dummy_detection", aliases=("DummyDetectionDataset",))
+class DummyDetectionDataset(_DummyDataset):
+    """Noise images with bright rectangles and their boxes (one class per colour).
+
+    Yields the detection sample of :class:`~visionforge.data.detection.DetectionDataset`:
+    ``{"image": float32 [C, H, W], "target": {"boxes" [N, 4] xyxy, "labels" [N] (1..K),
+    "iscrowd" [N], "image_id" []}}``; batch it with :attr:`collate_fn`
+    (:func:`~visionforge.data.detection.detection_collate`). Box sides are drawn from
+    ``box_size`` (pixels, inclusive); deterministic for a given ``seed``.
+    """
+
+    def __init__(
+        self,
+        num_samples: int = 16,
+        image_size: ImageSize = 64,
+        num_classes: int = 1,
+        channels: int = 3,
+        seed: int = 0,
+        boxes_per_image: int = 3,
+        box_size: tuple[int, int] = (6, 16),
+    ) -> None:
+        super().__init__(num_samples, image_size, num_classes, channels, seed, None)
+        lo, hi = (int(v) for v in box_size)
+        if not 1 <= lo <= hi <= min(self.height, self.width) or boxes_per_image < 0:
+            raise ConfigError(f"need 1 <= box_size[0] <= box_size[1] <= image side and "
+                              f"boxes_per_image >= 0, got box_size={box_size!r}, "
+                              f"boxes_per_image={boxes_per_image}")
+        self.boxes_per_image, self.box_size = int(boxes_per_image), (lo, hi)
+        self.class_names = [f"class_{i}" for i in range(1, num_classes + 1)]
+        g = torch.Generator().manual_seed(seed)
+        self._colours = 0.5 + 0.5 * torch.rand(num_classes, channels, generator=g)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self.num_samples:
+            raise IndexError(index)
+        return self._draw(index, _generator(self.seed, index))
+
+    @staticmethod
+    def collate_fn(batch: list[dict[str, Any]]) -> dict[str, Any]:
+        from visionforge.data.detection import detection_collate
+
+        return detection_collate(batch)
+
+    def _draw(self, index: int, g: torch.Generator) -> dict[str, Any]:
+        H, W, n = self.height, self.width, self.boxes_per_image  # noqa: N806
+        lo, hi = self.box_size
+        img = 0.3 * torch.rand(self.channels, H, W, generator=g)
+        sides = torch.randint(lo, hi + 1, (n, 2), generator=g)
+        y0 = (torch.rand(n, generator=g) * (H - sides[:, 0] + 1)).long()
+        x0 = (torch.rand(n, generator=g) * (W - sides[:, 1] + 1)).long()
+        labels = torch.randint(1, self.num_classes + 1, (n,), generator=g)
+        for k in range(n):  # later boxes paint over earlier ones; their boxes stay whole
+            y, x, h, w = int(y0[k]), int(x0[k]), int(sides[k, 0]), int(sides[k, 1])
+            img[:, y : y + h, x : x + w] = self._colours[labels[k] - 1].view(-1, 1, 1)
+        boxes = torch.stack([x0, y0, x0 + sides[:, 1], y0 + sides[:, 0]], 1).float()
+        target = {"boxes": boxes.reshape(-1, 4), "labels": labels,
+                  "iscrowd": torch.zeros(n, dtype=torch.int64), "image_id": torch.tensor(index)}
+        return {"image": img.clamp_(0, 1), "target": target}

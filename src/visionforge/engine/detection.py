@@ -17,7 +17,7 @@ from visionforge.errors import ConfigError
 from visionforge.evaluation.detection import as_image_list, build_map_metric, map_scalars
 
 __all__ = ["training_targets", "detection_losses", "validation_losses", "build_map_metric",
-           "map_scalars", "as_image_list"]
+           "map_scalars", "as_image_list", "DetectionLossProbe"]
 
 
 def training_targets(targets: Any) -> list[dict[str, torch.Tensor]]:
@@ -52,3 +52,24 @@ def validation_losses(model: nn.Module, images: Any, targets: Any) -> dict[str, 
         return detection_losses(model, images, targets)
     finally:
         model.train(was)
+
+
+class DetectionLossProbe(nn.Module):
+    """A detector seen by the speed probe (:func:`~visionforge.engine.autotune.probe_speed`)
+    as a model whose output is its loss components ``[n_losses]`` on one batch.
+
+    The probe compares a setting's output with fp32's in eval mode and times forward+backward
+    in train mode; a detector's eval output is post-NMS boxes (not comparable element-wise),
+    so here eval mode gives :func:`validation_losses` (BatchNorm frozen) and train mode
+    :func:`detection_losses`, both on the ``targets`` held for the batch.
+    """
+
+    def __init__(self, model: nn.Module, targets: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.targets = training_targets(targets)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        fn = detection_losses if self.training else validation_losses
+        targets = [{k: v.to(images.device) for k, v in t.items()} for t in self.targets]
+        return torch.stack([v.float() for v in fn(self.model, images, targets).values()])

@@ -240,12 +240,25 @@ class Trainer:
         precisions = (candidate_precisions(dev) if s.precision == "auto"
                       else [self._precision_and_accelerator()[0]])
         b = unpack_batch(_probe_batch(loader))
+        probed: nn.Module = self.model
+        if module.task == "detection":  # the probe sees the detector's loss components
+            from visionforge.engine.detection import DetectionLossProbe
 
-        def loss_fn(out: Any) -> torch.Tensor:
-            return module._loss(out, {k: _to(v, dev) for k, v in b.items()})
+            if not isinstance(b["image"], torch.Tensor):
+                _log.warning("speed probe skipped: the detection training images differ in "
+                             "size (no batch tensor to time); set precision explicitly")
+                return
+            probed = DetectionLossProbe(self.model, b.get("targets"))
+
+            def loss_fn(out: Any) -> torch.Tensor:
+                return out.sum()
+        else:
+
+            def loss_fn(out: Any) -> torch.Tensor:
+                return module._loss(out, {k: _to(v, dev) for k, v in b.items()})
 
         self.speed_choice = probe_speed(
-            self.model, b["image"], loss_fn, device=dev,
+            probed, b["image"], loss_fn, device=dev,
             precisions=precisions,
             layouts=(False, True) if s.channels_last == "auto" else (bool(s.channels_last),),
         )
