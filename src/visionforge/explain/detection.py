@@ -5,8 +5,10 @@ torchvision detectors (FCOS, RetinaNet, Faster R-CNN) return, in eval mode, a li
 differentiable function of the head's inputs (sigmoid / softmax, top-k and NMS only
 *select*). :class:`BoxGradCAM` runs the model once on one image with forward hooks on the
 pyramid maps the heads read (the FPN's output convs, ``backbone.fpn.layer_blocks``),
-takes the gradient of detection ``box``'s score with respect to them and weighs each
-map's channels by their mean gradient (Grad-CAM, Selvaraju et al. 2017). A detection is
+takes the gradient of detection ``box``'s score with respect to them and multiplies it
+with the maps element-wise, summed over channels (HiResCAM, Draelos & Carin 2020: Grad-CAM
+with the gradient kept per position instead of averaged per channel, so the map stays on
+the chosen box when many alike objects fire the same channels). A detection is
 predicted from one pyramid level, so usually one map carries the gradient; the maps of
 all levels are resized to the image and summed.
 
@@ -150,8 +152,11 @@ class BoxGradCAM:
         for act, grad in zip(acts, grads, strict=True):
             if grad is None:  # a level the chosen detection does not depend on
                 continue
-            weights = grad.mean(dim=(2, 3), keepdim=True)
-            cam = F.relu((weights * act.detach()).sum(dim=1, keepdim=True))  # [1, 1, h, w]
+            # element-wise gradient x activation (HiResCAM), not Grad-CAM's channel-mean
+            # weights: nuclei are alike, so the same channels fire on every one of them and
+            # mean weights lit all of them (on a trained IHC model the map peaked at the
+            # chosen box for 1 of 24 boxes; element-wise: 24 of 24)
+            cam = F.relu((grad * act.detach()).sum(dim=1, keepdim=True))  # [1, 1, h, w]
             cam = F.interpolate(cam, size=(ph, pw), mode="bilinear", align_corners=False)
             cam = cam[:, :, :sh, :sw]
             if (sh, sw) != (h, w):
