@@ -70,6 +70,15 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
     ev = DetectionEvaluator(model, class_names=dm.class_names, count_threshold=threshold)
     m = ev.evaluate(_loader(dm.test_set, 4))
     ref = cocoeval_stats(ev.artifacts["preds"], ev.artifacts["targets"])
+    if args.save:
+        from visionforge.models.model_dir import save_model_dir
+
+        save_model_dir(model, Path(args.save) / f"seed{seed}", name="fcos_resnet18_lite",
+                       class_names=dm.class_names, input_size=[3, args.image_size, args.image_size],
+                       kwargs={"num_classes": 1, "score_thresh": args.score_thresh,
+                               "finest_stride": args.finest_stride, "upscale": args.upscale,
+                               "nms_thresh": args.nms_thresh},
+                       extra={"score_threshold": threshold})
     return {"map_50": m["map_50"], "map": m["map"], "mar_100": m["mar_100"],
             "count_error": m["counting"]["mean_relative_count_error"],
             "abs_count_error": m["counting"]["mean_absolute_count_error"],
@@ -90,6 +99,9 @@ def main() -> None:
     ap.add_argument("--nms-thresh", type=float, default=0.3, help="NMS IoU threshold")
     ap.add_argument("--upscale", type=float, default=1.0,
                     help="zoom inside the model (boxes and metrics stay in tile pixels)")
+    ap.add_argument("--train-tile", type=int, default=128,
+                    help="side of the training tiles (random --image-size crops are taken)")
+    ap.add_argument("--save", default="", help="write each seed's model dir under this folder")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
@@ -97,7 +109,7 @@ def main() -> None:
     from visionforge.data.nuclei import build_ihc_nuclei
 
     with tempfile.TemporaryDirectory() as tmp:
-        facts = build_ihc_nuclei(tmp, val=True)
+        facts = build_ihc_nuclei(tmp, val=True, train_crop=args.train_tile)
         print(f"IHC nuclei set: {facts}")
         runs = [run_once(Path(tmp), args, seed) for seed in range(args.repeats)]
     for i, r in enumerate(runs):

@@ -115,14 +115,16 @@ def _tiles(rgb: np.ndarray, labels: np.ndarray, cols: tuple[int, int], size: int
 
 
 def build_ihc_nuclei(root: str | os.PathLike[str], *, crop: int = 128, train_step: int = 64,
-                     min_area: int = 20, val: bool = False) -> dict[str, Any]:
+                     min_area: int = 20, val: bool = False,
+                     train_crop: int | None = None) -> dict[str, Any]:
     """Write the IHC nuclei COCO set under ``root``; return counts per split.
 
     Train: ``crop``-pixel tiles every ``train_step`` pixels over columns 0-319; test:
     non-overlapping ``crop`` tiles over columns 384-511. With ``val``, the bottom ``crop``
     rows of columns 0-319 become a validation split (tiles every ``train_step`` columns) and
     training tiles stay above them (for choosing a score threshold on data the model did
-    not train on). A nucleus cut by a tile border keeps the box of its visible part when
+    not train on). ``train_crop`` (default ``crop``) sizes the training tiles only: larger
+    tiles let random training crops shift by any number of pixels. A nucleus cut by a tile border keeps the box of its visible part when
     that part has at least ``min_area`` pixels.
     """
     from skimage import data
@@ -132,7 +134,7 @@ def build_ihc_nuclei(root: str | os.PathLike[str], *, crop: int = 128, train_ste
     root = Path(root)
     height, width = rgb.shape[:2]
     rows = height - crop if val else height
-    train = _tiles(rgb[:rows], labels[:rows], (0, 320), crop, train_step, "ihc")
+    train = _tiles(rgb[:rows], labels[:rows], (0, 320), train_crop or crop, train_step, "ihc")
     test = _tiles(rgb, labels, (width - 128, width), crop, crop, "ihc")
     out = {"train": write_coco_split(root, "train", train, "nucleus", min_area)}
     if val:
