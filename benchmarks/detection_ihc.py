@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -64,12 +65,23 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
         t0, c0 = time.perf_counter(), time.process_time()
         trainer.train(dm.train_dataloader())
         train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    val = DetectionEvaluator(model, class_names=dm.class_names)
-    val.evaluate(_loader(dm.val_set, 4))
-    threshold = choose_count_threshold(val.artifacts["preds"], val.artifacts["targets"])
-    ev = DetectionEvaluator(model, class_names=dm.class_names, count_threshold=threshold)
-    m = ev.evaluate(_loader(dm.test_set, 4))
-    ref = cocoeval_stats(ev.artifacts["preds"], ev.artifacts["targets"])
+    out: dict[str, Any] = {"train_seconds": train_s, "train_cpu_seconds": train_cpu_s}
+    for tta in dict.fromkeys(("none", args.tta)):  # without TTA, then with (if asked)
+        val = DetectionEvaluator(model, class_names=dm.class_names, tta=tta)
+        val.evaluate(_loader(dm.val_set, 4))
+        threshold = choose_count_threshold(val.artifacts["preds"], val.artifacts["targets"])
+        ev = DetectionEvaluator(model, class_names=dm.class_names, count_threshold=threshold,
+                                tta=tta)
+        m = ev.evaluate(_loader(dm.test_set, 4))
+        ref = cocoeval_stats(ev.artifacts["preds"], ev.artifacts["targets"])
+        key = "" if tta == "none" else f"{tta}_"
+        out.update({f"{key}map_50": m["map_50"], f"{key}map": m["map"],
+                    f"{key}mar_100": m["mar_100"],
+                    f"{key}count_error": m["counting"]["mean_relative_count_error"],
+                    f"{key}threshold": threshold,
+                    f"{key}cocoeval_map_50": ref["map_50"], f"{key}cocoeval_map": ref["map"],
+                    f"{key}predicted": m["counting"]["predicted"]})
+    out["true"] = m["counting"]["true"]
     if args.save:
         from visionforge.models.model_dir import save_model_dir
 
@@ -78,13 +90,8 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
                        kwargs={"num_classes": 1, "score_thresh": args.score_thresh,
                                "finest_stride": args.finest_stride, "upscale": args.upscale,
                                "nms_thresh": args.nms_thresh},
-                       extra={"score_threshold": threshold})
-    return {"map_50": m["map_50"], "map": m["map"], "mar_100": m["mar_100"],
-            "count_error": m["counting"]["mean_relative_count_error"],
-            "abs_count_error": m["counting"]["mean_absolute_count_error"],
-            "threshold": threshold, "train_seconds": train_s, "train_cpu_seconds": train_cpu_s,
-            "cocoeval_map_50": ref["map_50"], "cocoeval_map": ref["map"],
-            "true": m["counting"]["true"], "predicted": m["counting"]["predicted"]}
+                       extra={"score_threshold": out["threshold"]})
+    return out
 
 
 def main() -> None:
@@ -101,6 +108,8 @@ def main() -> None:
                     help="zoom inside the model (boxes and metrics stay in tile pixels)")
     ap.add_argument("--train-tile", type=int, default=128,
                     help="side of the training tiles (random --image-size crops are taken)")
+    ap.add_argument("--tta", default="none", choices=("none", "flips", "d8"),
+                    help="also evaluate with test-time views fused (threshold chosen with them)")
     ap.add_argument("--save", default="", help="write each seed's model dir under this folder")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1)
@@ -115,17 +124,21 @@ def main() -> None:
     for i, r in enumerate(runs):
         print(f"run {i}: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                                        for k, v in r.items()))
-    med = {k: statistics.median(r[k] for r in runs) for k in
-           ("map_50", "map", "count_error", "train_seconds", "cocoeval_map_50")}
     print(f"load average (1/5/15 min): {os.getloadavg()} on {os.cpu_count()} CPUs "
           f"(torch threads {args.threads}); a shared machine inflates the training time")
-    print(f"test mAP@.5          {med['map_50']:.3f}   goal >= {GOALS['map_50']:.2f}  "
-          f"(COCOeval: {med['cocoeval_map_50']:.3f})")
-    print(f"test mAP@[.5:.95]    {med['map']:.3f}")
-    print(f"threshold (val)      {statistics.median(r['threshold'] for r in runs):.2f}")
-    print(f"count error / tile   {med['count_error']:.3f}   goal <= {GOALS['count_error']:.2f}")
-    print(f"training seconds     {med['train_seconds']:.0f}     goal <= "
-          f"{GOALS['train_seconds']:.0f}  (ratio {med['train_seconds'] / GOALS['train_seconds']:.2f})")
+    for tta in dict.fromkeys(("none", args.tta)):
+        key = "" if tta == "none" else f"{tta}_"
+        med = {k: statistics.median(r[key + k] for r in runs) for k in
+               ("map_50", "map", "count_error", "cocoeval_map_50", "threshold")}
+        print(f"-- test-time views: {tta}")
+        print(f"test mAP@.5          {med['map_50']:.3f}   goal >= {GOALS['map_50']:.2f}  "
+              f"(COCOeval: {med['cocoeval_map_50']:.3f})")
+        print(f"test mAP@[.5:.95]    {med['map']:.3f}")
+        print(f"threshold (val)      {med['threshold']:.2f}")
+        print(f"count error / tile   {med['count_error']:.3f}   goal <= {GOALS['count_error']:.2f}")
+    train = statistics.median(r["train_seconds"] for r in runs)
+    print(f"training seconds     {train:.0f}     goal <= "
+          f"{GOALS['train_seconds']:.0f}  (ratio {train / GOALS['train_seconds']:.2f})")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ at training resolution (the command says so).
 Detection writes detections.json (COCO results + images + categories), detections.csv
 and <stem>_boxes.png (boxes with score >= score_threshold; default: the threshold stored
 in model.json at training time, chosen on the validation split, else 0.5).
-keys: out, backend (auto|torch|onnxruntime|openvino), batch, tta (true|false),
-  score_threshold (detection; score= is the same)
+keys: out, backend (auto|torch|onnxruntime|openvino), batch, tta (true|false; detection:
+  none|flips|d8, true = d8: boxes of the 8 flips/quarter turns fused), score_threshold
+  (detection; score= is the same)
 """
 
 KEYS = ("out", "backend", "batch", "tta", "score_threshold", "score")
@@ -160,13 +161,19 @@ def _detect(model_dir: str, files: list[Path], out: Path, opts: dict[str, str]) 
         threshold = None if value is None else float(value)
     except ValueError:
         raise ConfigError(f"score_threshold={value!r}: expected a number in [0, 1]") from None
-    pred = BoxPredictor(model_dir, score_threshold=threshold)
+    tta = opts.get("tta")
+    if tta is not None:
+        tta = {"true": "d8", "1": "d8", "yes": "d8", "false": "none", "0": "none",
+               "no": "none"}.get(tta.lower(), tta.lower())
+    pred = BoxPredictor(model_dir, score_threshold=threshold, tta=tta)
     results = pred.predict_files(files, batch_size=int(opts.get("batch", 4)))
     write_detections(pred, results, out)
     total = sum(len(d["scores"]) for _, _, d in results)
     source = "" if value is not None else (
         " stored in model.json" if "score_threshold" in pred.meta else " default")
-    print(f"{len(files)} images -> {total} boxes (score >= {pred.score_threshold}{source}) in "
+    views = "" if pred.tta == "none" else f", tta={pred.tta}"
+    print(f"{len(files)} images -> {total} boxes (score >= {pred.score_threshold}{source}"
+          f"{views}) in "
           f"{out}/detections.json, detections.csv and *_boxes.png")
     return 0
 

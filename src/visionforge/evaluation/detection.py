@@ -183,15 +183,21 @@ class DetectionEvaluator:
             ``score_threshold`` stored in the model dir's ``model.json`` (chosen on the
             validation split after training), else 0.5.
         num_samples: images kept for the sample figure.
+        tta: test-time views, ``none`` (default), ``flips`` or ``d8`` (the eight symmetries;
+            boxes fused by :func:`~visionforge.inference.box_tta.fuse_boxes`).
     """
 
     task = "detection"
 
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu", *,
                  class_names: Sequence[str] | None = None, count_threshold: float | None = None,
-                 num_samples: int = 4) -> None:
+                 num_samples: int = 4, tta: str = "none") -> None:
+        from visionforge.inference.box_tta import VIEWS
         from visionforge.models.spec import model_meta
 
+        if tta not in VIEWS:
+            raise ConfigError(f"tta={tta!r}: choose from {sorted(VIEWS)}")
+        self.tta = tta
         self.model = model
         self.device = torch.device(device)
         meta = model_meta(model)
@@ -217,7 +223,7 @@ class DetectionEvaluator:
                     raise DataError("detection evaluation needs batches with 'image' and "
                                     "'targets' (visionforge.data.detection_collate)")
                 images = [im.to(self.device) for im in as_image_list(batch["image"])]
-                preds = [{k: v.cpu() for k, v in d.items()} for d in self.model(images)]
+                preds = [{k: v.cpu() for k, v in d.items()} for d in self._detect(images)]
                 targets = [{k: t[k] for k in ("boxes", "labels", "iscrowd") if k in t}
                            for t in batch["targets"]]
                 metric.update(preds, targets)
@@ -233,6 +239,13 @@ class DetectionEvaluator:
         self.metrics = self._collect(map_scalars(res), res, preds_all, targets_all, seconds)
         self.artifacts = {"preds": preds_all, "targets": targets_all, "images": samples}
         return self.metrics
+
+    def _detect(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        if self.tta == "none":
+            return self.model(images)
+        from visionforge.inference.box_tta import detect_tta
+
+        return [detect_tta(self.model, im, views=self.tta) for im in images]
 
     def _collect(self, scalars: dict[str, float], res: dict[str, Any], preds: list[dict],
                  targets: list[dict], seconds: float) -> dict[str, Any]:
@@ -250,6 +263,7 @@ class DetectionEvaluator:
             "task": "detection", **scalars,
             "per_class_ap": {name(int(k)): float(v) for k, v in zip(classes, ap, strict=False)},
             "per_class_ar": {name(int(k)): float(v) for k, v in zip(classes, ar, strict=False)},
+            "tta": self.tta,
             "counting": {"score_threshold": self.count_threshold,
                          **count_errors(pred_counts, truth),
                          "predicted": pred_counts, "true": truth},

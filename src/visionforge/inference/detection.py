@@ -37,10 +37,14 @@ class BoxPredictor:
         score_threshold: detections below this score are left out (default: the model
             dir's recorded ``score_threshold``, see :func:`model_score_threshold`).
         device: where to run.
+        tta: test-time views (``none``, ``flips``, ``d8``; see
+            :mod:`visionforge.inference.box_tta`); default: the one the model dir records
+            (``model.json``'s ``tta``, written with a threshold chosen under it), else none.
     """
 
     def __init__(self, model_dir: str | os.PathLike[str], *, score_threshold: float | None = None,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", tta: str | None = None) -> None:
+        from visionforge.inference.box_tta import VIEWS
         from visionforge.models import load_model, read_model_meta
 
         self.meta = read_model_meta(model_dir)
@@ -54,6 +58,9 @@ class BoxPredictor:
             self.meta, str(Path(model_dir) / "model.json"))
         self.score_threshold = float(self.default_score_threshold if score_threshold is None
                                      else score_threshold)
+        self.tta = str(tta if tta is not None else self.meta.get("tta", "none"))
+        if self.tta not in VIEWS:
+            raise ConfigError(f"tta={self.tta!r} ({model_dir}): choose from {sorted(VIEWS)}")
         self.task = "detection"
         self.backend = "torch"  # ONNX artifacts are traced at one size: served from PyTorch
         self.input_shape = tuple(self.meta.get("input_size") or (3, 0, 0))
@@ -64,8 +71,14 @@ class BoxPredictor:
     @torch.no_grad()
     def predict(self, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """Detections (``boxes`` xyxy, ``scores``, ``labels``) for float ``[3, H, W]`` images."""
+        from visionforge.inference.box_tta import detect_tta
+
         with self._lock:
-            out = self.model([im.to(self.device) for im in images])
+            if self.tta == "none":
+                out = self.model([im.to(self.device) for im in images])
+            else:
+                out = [detect_tta(self.model, im.to(self.device), views=self.tta)
+                       for im in images]
         keep = [d["scores"] >= self.score_threshold for d in out]
         return [{k: v[m].cpu() for k, v in d.items()} for d, m in zip(out, keep, strict=True)]
 
@@ -126,5 +139,5 @@ def write_detections(pred: BoxPredictor, results: list[tuple[Path, torch.Tensor,
     cats = [{"id": k + 1, "name": n} for k, n in enumerate(pred.class_names)]
     return {"json": atomic_write_json(out / "detections.json", {
                 "images": images, "categories": cats, "annotations": dets,
-                "score_threshold": pred.score_threshold}),
+                "score_threshold": pred.score_threshold, "tta": pred.tta}),
             "csv": atomic_write_text(out / "detections.csv", buf.getvalue())}
