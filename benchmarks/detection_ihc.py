@@ -1,7 +1,8 @@
 """IHC nuclei detection: test mAP@.5 and count error of the small CPU detector vs the goals.
 
 Run: python benchmarks/detection_ihc.py [--steps 300] [--lr 4e-3] [--finest-stride 2]
-[--nms-thresh 0.3] [--upscale 1] [--image-size 128] [--threads 2] [--repeats 1]
+[--nms-thresh 0.3] [--upscale 1] [--image-size 128] [--train-tile 128] [--center-radius 1.5]
+[--tta none|flips|d8] [--save DIR] [--threads 2] [--repeats 1]
 
 Builds the nuclei COCO set from scikit-image's ``ihc.png`` (visionforge.data.nuclei: train
 tiles from the left 320 columns above row 384, four validation tiles below it, four
@@ -10,7 +11,8 @@ with visionforge's Trainer (AdamW, one-cycle LR, random crops, flips and quarter
 score_thresh 0.05 so mAP sees the low-score tail) and evaluates the test tiles. The
 counting score threshold is the one with the lowest mean absolute count error on the
 validation tiles (``choose_count_threshold``), never chosen on the test tiles. mAP is also
-recomputed with pycocotools' COCOeval as a cross-check.
+recomputed with pycocotools' COCOeval as a cross-check. With ``--tta`` the same model is
+evaluated again with the test-time views fused (threshold chosen again, with them).
 
 Goals (issue 15): test mAP@.5 >= 0.70, mean relative count error <= 10 % per tile,
 training <= 10 minutes on 2 cores. With ``--repeats N`` the medians over N seeds are printed.
@@ -56,7 +58,8 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
     torch.manual_seed(seed)
     model = create_model("fcos_resnet18_lite", num_classes=1, score_thresh=args.score_thresh,
                          finest_stride=args.finest_stride, upscale=args.upscale,
-                         nms_thresh=args.nms_thresh)
+                         nms_thresh=args.nms_thresh,
+                         center_sampling_radius=args.center_radius)
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(model, max_steps=args.steps, max_epochs=10_000, lr=args.lr,
                           optimizer="adamw", weight_decay=1e-4, scheduler="onecycle",
@@ -89,7 +92,8 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
                        class_names=dm.class_names, input_size=[3, args.image_size, args.image_size],
                        kwargs={"num_classes": 1, "score_thresh": args.score_thresh,
                                "finest_stride": args.finest_stride, "upscale": args.upscale,
-                               "nms_thresh": args.nms_thresh},
+                               "nms_thresh": args.nms_thresh,
+                               "center_sampling_radius": args.center_radius},
                        extra={"score_threshold": out["threshold"]})
     return out
 
@@ -104,6 +108,8 @@ def main() -> None:
     ap.add_argument("--finest-stride", type=int, default=2, choices=(2, 4),
                     help="finest FPN stride of fcos_resnet18_lite (2 adds the stem's map)")
     ap.add_argument("--nms-thresh", type=float, default=0.3, help="NMS IoU threshold")
+    ap.add_argument("--center-radius", type=float, default=1.5,
+                    help="FCOS centre sampling radius in strides")
     ap.add_argument("--upscale", type=float, default=1.0,
                     help="zoom inside the model (boxes and metrics stay in tile pixels)")
     ap.add_argument("--train-tile", type=int, default=128,
