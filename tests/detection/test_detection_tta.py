@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from visionforge.errors import ConfigError
-from visionforge.inference.box_tta import (
+from visionforge.models.box_tta import (
     VIEWS,
     boxes_to_input,
     detect_tta,

@@ -184,7 +184,7 @@ class DetectionEvaluator:
             validation split after training), else 0.5.
         num_samples: images kept for the sample figure.
         tta: test-time views, ``none`` (default), ``flips`` or ``d8`` (the eight symmetries;
-            boxes fused by :func:`~visionforge.inference.box_tta.fuse_boxes`).
+            boxes fused by :func:`~visionforge.models.box_tta.fuse_boxes`).
     """
 
     task = "detection"
@@ -192,7 +192,7 @@ class DetectionEvaluator:
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu", *,
                  class_names: Sequence[str] | None = None, count_threshold: float | None = None,
                  num_samples: int = 4, tta: str = "none") -> None:
-        from visionforge.inference.box_tta import VIEWS
+        from visionforge.models.box_tta import VIEWS
         from visionforge.models.spec import model_meta
 
         if tta not in VIEWS:
@@ -243,7 +243,7 @@ class DetectionEvaluator:
     def _detect(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         if self.tta == "none":
             return self.model(images)
-        from visionforge.inference.box_tta import detect_tta
+        from visionforge.models.box_tta import detect_tta
 
         return [detect_tta(self.model, im, views=self.tta) for im in images]
 

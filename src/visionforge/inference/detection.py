@@ -38,13 +38,13 @@ class BoxPredictor:
             dir's recorded ``score_threshold``, see :func:`model_score_threshold`).
         device: where to run.
         tta: test-time views (``none``, ``flips``, ``d8``; see
-            :mod:`visionforge.inference.box_tta`); default: the one the model dir records
+            :mod:`visionforge.models.box_tta`); default: the one the model dir records
             (``model.json``'s ``tta``, written with a threshold chosen under it), else none.
     """
 
     def __init__(self, model_dir: str | os.PathLike[str], *, score_threshold: float | None = None,
                  device: str = "cpu", tta: str | None = None) -> None:
-        from visionforge.inference.box_tta import VIEWS
+        from visionforge.models.box_tta import VIEWS
         from visionforge.models import load_model, read_model_meta
 
         self.meta = read_model_meta(model_dir)
@@ -71,7 +71,7 @@ class BoxPredictor:
     @torch.no_grad()
     def predict(self, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """Detections (``boxes`` xyxy, ``scores``, ``labels``) for float ``[3, H, W]`` images."""
-        from visionforge.inference.box_tta import detect_tta
+        from visionforge.models.box_tta import detect_tta
 
         with self._lock:
             if self.tta == "none":
