@@ -44,8 +44,8 @@ class BoxPredictor:
 
     def __init__(self, model_dir: str | os.PathLike[str], *, score_threshold: float | None = None,
                  device: str = "cpu", tta: str | None = None) -> None:
-        from visionforge.models.box_tta import VIEWS
         from visionforge.models import load_model, read_model_meta
+        from visionforge.models.box_tta import VIEWS
 
         self.meta = read_model_meta(model_dir)
         if self.meta.get("task") != "detection":
