@@ -100,10 +100,15 @@ class BoxGradCAM:
         except AttributeError:
             raise NotApplicableError(f"model has no submodule {layer!r}") from None
 
-    def attribute(self, image: torch.Tensor, box: int = 0, *,
-                  normalize: bool = True) -> BoxExplanation:
+    def attribute(self, image: torch.Tensor, box: int = 0, *, normalize: bool = True,
+                  min_score: float | None = None) -> BoxExplanation:
         """Explain detection ``box`` (index into the model's output for ``image``, 0 = the
-        highest score) of one image ``[3, H, W]`` (or ``[1, 3, H, W]``) in [0, 1]."""
+        highest score) of one image ``[3, H, W]`` (or ``[1, 3, H, W]``) in [0, 1].
+
+        ``min_score`` counts only the detections scoring at least that much (a prefix of the
+        output, which is sorted by score): ``box`` must index one of them, and
+        ``num_detections`` counts them.
+        """
         if image.ndim == 4 and image.shape[0] == 1:
             image = image[0]
         if image.ndim != 3:
@@ -128,12 +133,16 @@ class BoxGradCAM:
                 x = image.detach().clone().requires_grad_(True)
                 with torch.enable_grad():
                     det = self.model([x])[0]
-                    n = len(det["scores"])
+                    scores = det["scores"]
+                    n = len(scores) if min_score is None else int((scores >= min_score).sum())
+                    above = "" if min_score is None else f" with score >= {min_score:g}"
                     if not 0 <= box < n:
                         raise DataError(
-                            f"box={box}: the model found {n} detection(s) in this image"
+                            f"box={box}: the model found {n} detection(s){above} in this image"
                             + (f"; choose box=0..{n - 1}" if n else
-                               " (nothing to explain; lower the model's score_thresh)"))
+                               " (nothing to explain; " + ("a lower score lists more)"
+                                                           if above else
+                                                           "lower the model's score_thresh)")))
                     score = det["scores"][box]
                     if not score.requires_grad:
                         raise NotApplicableError("the detection score has no gradient "

@@ -160,29 +160,28 @@ def _explain_box(m: ServedModel, image: np.ndarray, box: int, score: float | Non
                  ) -> dict[str, Any]:
     """Grad-CAM of detection ``box`` (index among the boxes /detect returns at ``score``, best
     first) over the image, with the box, its score and class."""
+    from visionforge.errors import DataError
     from visionforge.explain.base import NotApplicableError
     from visionforge.explain.detection import BoxGradCAM
     from visionforge.explain.overlay import overlay_heatmap
-    from visionforge.serve.handlers import detect_boxes, detector_input
+    from visionforge.serve.handlers import detector_input
 
     pred = m.predictor
     t = pred.default_score_threshold if score is None else score
-    # the same boxes, in the same order, as /detect at this score: the index is checked on them
-    n = len(detect_boxes(m, image, t)["scores"])
-    if not 0 <= box < n:
-        raise HTTPException(400, f"box={box}: the model found {n} detection(s) with score >= "
-                            f"{t:g} in this image; " + (f"choose box=0..{n - 1}" if n else
-                            "nothing to explain (a lower score= lists more)"))
     x = detector_input(image).to(pred.device)
     try:
         with pred._lock:  # the model is shared with /detect: the hooks must see this forward only
-            r = BoxGradCAM(pred.model).attribute(x, box=box)
+            # the boxes /detect returns at score t are the model's output down to t, in its
+            # order: the index is checked among them in this same forward
+            r = BoxGradCAM(pred.model).attribute(x, box=box, min_score=t)
+    except DataError as exc:
+        raise HTTPException(400, str(exc)) from None
     except NotApplicableError as exc:
         raise HTTPException(409, f"Grad-CAM is not available for model {m.name!r}: {exc}") from None
     return {"method": "grad_cam", "target_class": r.label, "target_name": pred.label_name(r.label),
             "overlay_png": _b64png(overlay_heatmap(x, r.heatmap, alpha=0.5)),
             "box_index": box, "box": [float(v) for v in r.box], "score": float(r.score),
-            "score_threshold": t, "count": n}
+            "score_threshold": t, "count": r.num_detections}
 
 
 def predict_router(store: ModelStore, handlers: Handlers) -> APIRouter:
