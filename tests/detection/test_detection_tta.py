@@ -53,7 +53,7 @@ def test_detect_tta_fuses_the_views_into_one_box():
     assert calls == [8]  # one call with all views
     torch.testing.assert_close(out["boxes"], truth)
     torch.testing.assert_close(out["scores"], torch.tensor([0.9]))  # found in 8 of 8 views
-    with pytest.raises(ConfigError, match="tta views 'd4'"):
+    with pytest.raises(ConfigError, match="tta='d4'"):
         detect_tta(detector, image, views="d4")
 
 

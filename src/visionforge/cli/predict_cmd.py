@@ -161,10 +161,9 @@ def _detect(model_dir: str, files: list[Path], out: Path, opts: dict[str, str]) 
         threshold = None if value is None else float(value)
     except ValueError:
         raise ConfigError(f"score_threshold={value!r}: expected a number in [0, 1]") from None
-    tta = opts.get("tta")
-    if tta is not None:
-        tta = {"true": "d8", "1": "d8", "yes": "d8", "false": "none", "0": "none",
-               "no": "none"}.get(tta.lower(), tta.lower())
+    tta = opts.get("tta", "none").lower()
+    tta = {"true": "d8", "1": "d8", "yes": "d8", "false": "none", "0": "none",
+           "no": "none"}.get(tta, tta)
     pred = BoxPredictor(model_dir, score_threshold=threshold, tta=tta)
     results = pred.predict_files(files, batch_size=int(opts.get("batch", 4)))
     write_detections(pred, results, out)

@@ -192,12 +192,10 @@ class DetectionEvaluator:
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu", *,
                  class_names: Sequence[str] | None = None, count_threshold: float | None = None,
                  num_samples: int = 4, tta: str = "none") -> None:
-        from visionforge.models.box_tta import VIEWS
+        from visionforge.models.box_tta import check_views
         from visionforge.models.spec import model_meta
 
-        if tta not in VIEWS:
-            raise ConfigError(f"tta={tta!r}: choose from {sorted(VIEWS)}")
-        self.tta = tta
+        self.tta = check_views(tta)
         self.model = model
         self.device = torch.device(device)
         meta = model_meta(model)
@@ -212,6 +210,8 @@ class DetectionEvaluator:
     @torch.no_grad()
     def evaluate(self, loader: Iterable[Any]) -> dict[str, Any]:
         """Run the model over ``loader``; return the JSON-ready metrics."""
+        from visionforge.models.box_tta import detect_views
+
         metric = build_map_metric()
         was = self.model.training
         self.model.eval().to(self.device)
@@ -223,7 +223,8 @@ class DetectionEvaluator:
                     raise DataError("detection evaluation needs batches with 'image' and "
                                     "'targets' (visionforge.data.detection_collate)")
                 images = [im.to(self.device) for im in as_image_list(batch["image"])]
-                preds = [{k: v.cpu() for k, v in d.items()} for d in self._detect(images)]
+                preds = [{k: v.cpu() for k, v in d.items()}
+                         for d in detect_views(self.model, images, self.tta)]
                 targets = [{k: t[k] for k in ("boxes", "labels", "iscrowd") if k in t}
                            for t in batch["targets"]]
                 metric.update(preds, targets)
@@ -239,13 +240,6 @@ class DetectionEvaluator:
         self.metrics = self._collect(map_scalars(res), res, preds_all, targets_all, seconds)
         self.artifacts = {"preds": preds_all, "targets": targets_all, "images": samples}
         return self.metrics
-
-    def _detect(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        if self.tta == "none":
-            return self.model(images)
-        from visionforge.models.box_tta import detect_tta
-
-        return [detect_tta(self.model, im, views=self.tta) for im in images]
 
     def _collect(self, scalars: dict[str, float], res: dict[str, Any], preds: list[dict],
                  targets: list[dict], seconds: float) -> dict[str, Any]:

@@ -38,14 +38,13 @@ class BoxPredictor:
             dir's recorded ``score_threshold``, see :func:`model_score_threshold`).
         device: where to run.
         tta: test-time views (``none``, ``flips``, ``d8``; see
-            :mod:`visionforge.models.box_tta`); default: the one the model dir records
-            (``model.json``'s ``tta``, written with a threshold chosen under it), else none.
+            :mod:`visionforge.models.box_tta`).
     """
 
     def __init__(self, model_dir: str | os.PathLike[str], *, score_threshold: float | None = None,
-                 device: str = "cpu", tta: str | None = None) -> None:
+                 device: str = "cpu", tta: str = "none") -> None:
         from visionforge.models import load_model, read_model_meta
-        from visionforge.models.box_tta import VIEWS
+        from visionforge.models.box_tta import check_views
 
         self.meta = read_model_meta(model_dir)
         if self.meta.get("task") != "detection":
@@ -58,9 +57,7 @@ class BoxPredictor:
             self.meta, str(Path(model_dir) / "model.json"))
         self.score_threshold = float(self.default_score_threshold if score_threshold is None
                                      else score_threshold)
-        self.tta = str(tta if tta is not None else self.meta.get("tta", "none"))
-        if self.tta not in VIEWS:
-            raise ConfigError(f"tta={self.tta!r} ({model_dir}): choose from {sorted(VIEWS)}")
+        self.tta = check_views(tta, f" ({model_dir})")
         self.task = "detection"
         self.backend = "torch"  # ONNX artifacts are traced at one size: served from PyTorch
         self.input_shape = tuple(self.meta.get("input_size") or (3, 0, 0))
@@ -71,14 +68,10 @@ class BoxPredictor:
     @torch.no_grad()
     def predict(self, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """Detections (``boxes`` xyxy, ``scores``, ``labels``) for float ``[3, H, W]`` images."""
-        from visionforge.models.box_tta import detect_tta
+        from visionforge.models.box_tta import detect_views
 
         with self._lock:
-            if self.tta == "none":
-                out = self.model([im.to(self.device) for im in images])
-            else:
-                out = [detect_tta(self.model, im.to(self.device), views=self.tta)
-                       for im in images]
+            out = detect_views(self.model, [im.to(self.device) for im in images], self.tta)
         keep = [d["scores"] >= self.score_threshold for d in out]
         return [{k: v[m].cpu() for k, v in d.items()} for d, m in zip(out, keep, strict=True)]
 

@@ -21,7 +21,8 @@ from torchvision.ops import box_iou
 
 from visionforge.errors import ConfigError
 
-__all__ = ["VIEWS", "view_image", "boxes_to_input", "fuse_boxes", "detect_tta"]
+__all__ = ["VIEWS", "check_views", "view_image", "boxes_to_input", "fuse_boxes", "detect_tta",
+           "detect_views"]
 
 #: named view sets: (quarter turns, horizontal flip first) per view
 VIEWS: dict[str, tuple[tuple[int, bool], ...]] = {
@@ -29,6 +30,13 @@ VIEWS: dict[str, tuple[tuple[int, bool], ...]] = {
     "flips": ((0, False), (0, True), (2, False), (2, True)),  # identity, h, h+v, v
     "d8": tuple((k, f) for k in range(4) for f in (False, True)),
 }
+
+
+def check_views(views: str, where: str = "") -> str:
+    """``views`` if it names a set of :data:`VIEWS`; else a ConfigError (``where`` says whose)."""
+    if views not in VIEWS:
+        raise ConfigError(f"tta={views!r}{where}: choose from {sorted(VIEWS)}")
+    return views
 
 
 def view_image(image: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
@@ -115,9 +123,7 @@ def detect_tta(detect: Callable[[list[torch.Tensor]], list[dict[str, torch.Tenso
     ``detect`` is the detector in eval mode (a list of images in, a list of
     ``{"boxes", "scores", "labels"}`` out), called once with all views of the image.
     """
-    if views not in VIEWS:
-        raise ConfigError(f"tta views {views!r} unknown; choose from {sorted(VIEWS)}")
-    chosen = VIEWS[views]
+    chosen = VIEWS[check_views(views)]
     size = (int(image.shape[-2]), int(image.shape[-1]))
     outs = detect([view_image(image, k, f) for k, f in chosen])
     mapped = [{**o, "boxes": boxes_to_input(o["boxes"], k, f, size)}
@@ -128,3 +134,12 @@ def detect_tta(detect: Callable[[list[torch.Tensor]], list[dict[str, torch.Tenso
     if max_detections is not None:
         fused = {k: v[:max_detections] for k, v in fused.items()}
     return fused
+
+
+def detect_views(detect: Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]],
+                 images: list[torch.Tensor], views: str = "none") -> list[dict[str, torch.Tensor]]:
+    """Detections of each of ``images``: one batched call without views (``none``), else
+    :func:`detect_tta` per image."""
+    if check_views(views) == "none":
+        return detect(images)
+    return [detect_tta(detect, im, views=views) for im in images]
