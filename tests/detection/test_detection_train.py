@@ -35,6 +35,29 @@ def test_ihc_nuclei_set(tmp_path):
     assert facts["train"]["images"] == 28
 
 
+def test_nuclei_labels_keep_an_elongated_nucleus_whole_and_split_a_touching_pair():
+    import numpy as np
+    from skimage.color import hed2rgb
+    from skimage.draw import disk, ellipse
+
+    from visionforge.data.nuclei import nuclei_labels
+
+    hema = np.zeros((96, 96))
+    # one elongated nucleus (32 x 9 px) whose width wobbles along its length
+    hema[ellipse(30, 24, 16, 4.5, shape=hema.shape)] = 1
+    for row in range(16, 46, 6):
+        hema[disk((row, 24), 5.0, shape=hema.shape)] = 1
+    # two round nuclei joined by a neck
+    for col in (60, 72):
+        hema[disk((66, col), 6, shape=hema.shape)] = 1
+    hed = np.zeros((96, 96, 3))
+    hed[..., 0] = 0.08 * hema
+    labels = nuclei_labels((np.clip(hed2rgb(hed), 0, 1) * 255).astype(np.uint8))
+    elongated, pair = labels[10:50, 10:40], labels[55:80, 50:85]
+    assert len(np.unique(elongated[elongated > 0])) == 1  # markers 5 px apart cut it into 4
+    assert len(np.unique(pair[pair > 0])) == 2
+
+
 @pytest.mark.slow
 def test_train_evaluate_predict_on_coins(coins, tmp_path):
     from visionforge.engine import Trainer

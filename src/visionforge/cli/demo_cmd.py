@@ -15,10 +15,11 @@ EXAMPLE = """examples:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="train, evaluate and report on bundled real data (digits, IHC image)",
+        help="train, evaluate and report on bundled real data (digits, IHC image, its nuclei)",
         description="Run the main job offline: handwritten-digit classification "
-        "(scikit-learn's load_digits) and immunohistochemistry segmentation "
-        "(scikit-image's ihc.png), each leaving a complete run directory.",
+        "(scikit-learn's load_digits), immunohistochemistry segmentation "
+        "(scikit-image's ihc.png) and nuclei detection in the same image, each leaving a "
+        "complete run directory.",
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
