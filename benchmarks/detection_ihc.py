@@ -5,8 +5,9 @@ Run: python benchmarks/detection_ihc.py [--steps 600] [--lr 4e-3] [--finest-stri
 [--tta none|flips|d8] [--ema DECAY] [--save DIR] [--threads 2] [--repeats 1]
 
 Builds the nuclei COCO set from scikit-image's ``ihc.png`` (visionforge.data.nuclei: 192 px
-train tiles from the left 320 columns above row 384, of which random 128 px crops are trained, four validation tiles below it, four
-128 x 128 test tiles from the right 128 columns), trains ``fcos_resnet18_lite`` from scratch
+train tiles from the left 320 columns above row 384, of which random 128 px crops are
+trained, four validation tiles below it, four 128 x 128 test tiles from the right 128
+columns), trains ``fcos_resnet18_lite`` from scratch
 with visionforge's Trainer (AdamW, one-cycle LR, random crops, flips and quarter turns;
 score_thresh 0.05 so mAP sees the low-score tail) and evaluates the test tiles. The
 counting score threshold is the one with the lowest mean absolute count error on the
