@@ -28,7 +28,7 @@ from visionforge.serve.schemas import (
     Segmentation,
 )
 
-__all__ = ["Handlers", "describe_model", "detect_boxes", "detector_input"]
+__all__ = ["Handlers", "describe_model", "detector_input"]
 
 
 def describe_model(m: ServedModel, store: ModelStore) -> ModelInfo:
@@ -181,7 +181,7 @@ class Handlers:
         if score is None:
             score = m.predictor.default_score_threshold
         img = await self.read_upload(file)
-        det = await run_in_threadpool(detect_boxes, m, img, score)
+        det = await run_in_threadpool(_detect_boxes, m, img, score)
         boxes = [Box(x1=b[0], y1=b[1], x2=b[2], y2=b[3], score=s, label=lab,
                      class_name=m.predictor.label_name(lab))
                  for b, s, lab in zip(det["boxes"].tolist(), det["scores"].tolist(),
@@ -203,7 +203,7 @@ def detector_input(img: np.ndarray) -> Any:
     return torch.from_numpy(np.ascontiguousarray(arr).astype(np.float32) / scale).permute(2, 0, 1)
 
 
-def detect_boxes(m: ServedModel, img: np.ndarray, score: float) -> dict[str, Any]:
+def _detect_boxes(m: ServedModel, img: np.ndarray, score: float) -> dict[str, Any]:
     """The detector's ``boxes``/``scores``/``labels`` for an upload, score >= ``score`` (best
     first, the model's own order)."""
     det = m.predictor.predict([detector_input(img)])[0]
