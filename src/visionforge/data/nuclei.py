@@ -126,8 +126,8 @@ def build_ihc_nuclei(root: str | os.PathLike[str], *, crop: int = 128, train_ste
     rows of columns 0-319 become a validation split (tiles every ``train_step`` columns) and
     training tiles stay above them (for choosing a score threshold on data the model did
     not train on). ``train_crop`` (default ``crop``) sizes the training tiles only: larger
-    tiles let random training crops shift by any number of pixels. A nucleus cut by a tile border keeps the box of its visible part when
-    that part has at least ``min_area`` pixels.
+    tiles let random training crops shift by any number of pixels. A nucleus cut by a tile
+    border keeps the box of its visible part when that part has at least ``min_area`` pixels.
     """
     from skimage import data
 
