@@ -12,6 +12,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+from visionforge.booleans import is_true
+
 __all__ = ["progress", "progress_enabled"]
 
 T = TypeVar("T")
@@ -21,7 +23,7 @@ def progress_enabled() -> bool:
     """Whether bars are drawn: ``VISIONFORGE_PROGRESS`` if set, else whether stderr is a TTY."""
     forced = os.environ.get("VISIONFORGE_PROGRESS")
     if forced is not None:
-        return forced.strip().lower() in ("1", "true", "yes", "on")
+        return is_true(forced)
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 

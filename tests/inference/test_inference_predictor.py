@@ -152,3 +152,7 @@ def test_cli_predict_classification_and_segmentation(classifier_dir, seg_dir, tm
     assert (tmp_path / "seg" / "im0_overlay.png").is_file()
     assert "% of pixels" in capsys.readouterr().out
     assert main(["predict", str(classifier_dir), str(tmp_path / "nothing_here")]) == 2
+    capsys.readouterr()
+    assert main(["predict", str(classifier_dir), str(folder), "tta=maybe"]) != 0  # not "false"
+    err = capsys.readouterr().err
+    assert "tta='maybe'" in err and "choose true or false" in err and "Traceback" not in err

@@ -8,6 +8,8 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from visionforge.booleans import FALSE_WORDS, TRUE_WORDS, parse_bool
+
 if TYPE_CHECKING:  # numpy is imported when a command runs: `--help` stays fast
     import numpy as np
 
@@ -161,9 +163,9 @@ def _detect(model_dir: str, files: list[Path], out: Path, opts: dict[str, str]) 
         threshold = None if value is None else float(value)
     except ValueError:
         raise ConfigError(f"score_threshold={value!r}: expected a number in [0, 1]") from None
-    tta = opts.get("tta", "none").lower()
-    tta = {"true": "d8", "1": "d8", "yes": "d8", "false": "none", "0": "none",
-           "no": "none"}.get(tta, tta)
+    tta = opts.get("tta", "none").strip().lower()
+    if tta in TRUE_WORDS | FALSE_WORDS:  # tta=true: all eight views; tta=false: none
+        tta = "d8" if parse_bool(tta) else "none"
     pred = BoxPredictor(model_dir, score_threshold=threshold, tta=tta)
     results = pred.predict_files(files, batch_size=int(opts.get("batch", 4)))
     write_detections(pred, results, out)
@@ -196,7 +198,10 @@ def run(args: argparse.Namespace) -> int:
     pred = Predictor(
         args.model_dir, backend=opts.get("backend", "auto"), batch_size=int(opts.get("batch", 8))
     )
-    tta = opts.get("tta", "false").lower() in ("1", "true", "yes")
+    try:
+        tta = parse_bool(opts.get("tta", "false"))
+    except ValueError as exc:
+        raise ConfigError(f"tta={opts['tta']!r}: {exc}") from None
     if pred.task in ("classification", "signal"):
         _classify(pred, files, out, tta)
     elif pred.task == "segmentation":

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from visionforge.booleans import parse_bool
+
 TILES_EXAMPLE = """examples:
   visionforge slides tiles slides/*.svs out=tiles/ class_map=classes.yaml mpp=2 \\
       mode=modern tile_size=256 tile_count=200 holdout=right:0.25 seed=0
@@ -68,12 +70,7 @@ REPORT_KEYS = ("out", "model_dir", "annotations", "class_map", "regions")
 
 
 def _bool(value: str) -> bool:
-    v = value.strip().lower()
-    if v in ("1", "true", "yes", "on"):
-        return True
-    if v in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(value)
+    return parse_bool(value)
 
 
 _bool.__name__ = "boolean (true|false)"

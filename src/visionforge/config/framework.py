@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from visionforge.booleans import parse_bool
 from visionforge.errors import ConfigError
 
 __all__ = [
@@ -50,8 +51,6 @@ _FRAMEWORK_ALIASES = {
     "tf": "tensorflow",
     "keras": "tensorflow",
 }
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f", ""}
 
 
 def _parse_framework(value: Any) -> str:
@@ -71,14 +70,8 @@ def _parse_device(value: Any) -> str:
 
 
 def _parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError("choose true or false (1/0, yes/no, on/off)")
+    # an empty variable (VISIONFORGE_AMP=) means off here
+    return False if str(value).strip() == "" else parse_bool(value)
 
 
 def _parse_positive_int(value: Any) -> int:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+from visionforge.booleans import is_true
 from visionforge.errors import WeightsError
 
 __all__ = [
@@ -40,7 +41,6 @@ PROBE_TIMEOUT_S = 3.0
 #: ``ConnectionError``; timm reports some failures as ``RuntimeError``/``ValueError``).
 FETCH_ERRORS: tuple[type[BaseException], ...] = (OSError, ConnectionError, RuntimeError, ValueError)
 
-_TRUE = {"1", "on", "yes", "true"}
 _probe_results: dict[tuple[str, int], str | None] = {}
 
 
@@ -77,7 +77,7 @@ def offline_message(
 
 def _env_offline() -> str | None:
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in _TRUE:
+        if is_true(os.environ.get(var, "")):
             return f"{var}={os.environ[var]} is set"
     return None
 

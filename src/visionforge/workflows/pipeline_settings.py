@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from visionforge.booleans import parse_bool
 from visionforge.errors import ConfigError
 
 __all__ = [
@@ -73,13 +74,8 @@ class PipelineSettings:
         return out
 
 
-def _bool(value: str) -> bool:
-    low = str(value).strip().lower()
-    if low in ("true", "yes", "1", "on"):
-        return True
-    if low in ("false", "no", "0", "off"):
-        return False
-    raise ValueError(value)
+def _bool(value: Any) -> bool:  # named for the error message ("not a valid bool")
+    return parse_bool(value)
 
 
 def _optional_int(value: Any) -> int | None:

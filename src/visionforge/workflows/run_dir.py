@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+from visionforge.booleans import is_true
 from visionforge.errors import ConfigError
 
 __all__ = ["new_run_dir", "fresh_dir", "check_run_name", "resolve_resume", "dir_size"]
@@ -75,7 +76,7 @@ def resolve_resume(value: str, project_dir: str | os.PathLike[str],
     (its ``checkpoints/last.ckpt``); a file is a checkpoint, continued in its run dir when
     it lies in ``<run dir>/checkpoints/`` (else a new run dir starts from it).
     """
-    if str(value).lower() in ("true", "yes", "1"):
+    if is_true(value):
         run = _latest_run(Path(project_dir), name)
         return run, _last_ckpt(run)
     path = Path(value).expanduser()
