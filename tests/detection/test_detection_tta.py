@@ -10,7 +10,9 @@ from visionforge.models.box_tta import (
     VIEWS,
     boxes_to_input,
     detect_tta,
+    detect_views,
     fuse_boxes,
+    max_detections_of,
     view_image,
 )
 
@@ -77,6 +79,32 @@ def test_fuse_boxes_weighs_coordinates_by_score_and_scales_by_views():
     assert len(fuse_boxes([empty, empty])["boxes"]) == 0
 
 
+class _ManyBoxes(torch.nn.Module):
+    """A 'detector' with FCOS's cap attribute that returns 12 far-apart boxes per view."""
+
+    detections_per_img = 5
+
+    def forward(self, images):
+        boxes = torch.tensor([[10.0 * i, 0.0, 10.0 * i + 4, 4.0] for i in range(12)])
+        scores = torch.linspace(0.9, 0.3, 12)
+        return [{"boxes": boxes, "scores": scores, "labels": torch.ones(12, dtype=torch.long)}
+                for _ in images]
+
+
+def test_fused_views_keep_the_detectors_own_cap():
+    detector = _ManyBoxes()
+    image = torch.zeros(3, 120, 120)
+    assert max_detections_of(detector) == 5
+    assert len(detect_views(detector, [image], "flips")[0]["boxes"]) == 5
+    assert len(detect_views(detector, [image], "none")[0]["boxes"]) == 12  # the model's own
+    assert max_detections_of(object()) == 300
+    from visionforge.models import create_model
+
+    rcnn = create_model("faster_rcnn", backbone="resnet18", num_classes=1, fpn_channels=16,
+                        detections_per_img=7)
+    assert max_detections_of(rcnn) == 7
+
+
 def _tiny_model_dir(tmp_path):
     from visionforge.models import create_model, save_model_dir
 
@@ -106,8 +134,10 @@ def test_evaluator_predictor_and_cli_take_tta(tmp_path, capsys):
     # the predictor fuses the views of each image: the same as detect_tta on the model
     pred = BoxPredictor(model_dir, score_threshold=0.0, tta="d8")
     with torch.no_grad():
-        expected = detect_tta(pred.model, image, views="d8")
-    torch.testing.assert_close(pred.predict([image])[0]["boxes"], expected["boxes"])
+        expected = detect_tta(pred.model, image, views="d8", max_detections=20)
+    got = pred.predict([image])[0]["boxes"]
+    assert len(got) == 20  # the model's detections_per_img, not 160 fused boxes
+    torch.testing.assert_close(got, expected["boxes"])
     path = tmp_path / "sq.png"
     Image.fromarray((image.permute(1, 2, 0) * 255).byte().numpy()).save(path)
     out = tmp_path / "preds"

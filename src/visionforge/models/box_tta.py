@@ -22,7 +22,7 @@ from torchvision.ops import box_iou
 from visionforge.errors import ConfigError
 
 __all__ = ["VIEWS", "check_views", "view_image", "boxes_to_input", "fuse_boxes", "detect_tta",
-           "detect_views"]
+           "detect_views", "max_detections_of"]
 
 #: named view sets: (quarter turns, horizontal flip first) per view
 VIEWS: dict[str, tuple[tuple[int, bool], ...]] = {
@@ -139,7 +139,18 @@ def detect_tta(detect: Callable[[list[torch.Tensor]], list[dict[str, torch.Tenso
 def detect_views(detect: Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]],
                  images: list[torch.Tensor], views: str = "none") -> list[dict[str, torch.Tensor]]:
     """Detections of each of ``images``: one batched call without views (``none``), else
-    :func:`detect_tta` per image."""
+    :func:`detect_tta` per image, capped at the detector's own ``detections_per_img``."""
     if check_views(views) == "none":
         return detect(images)
-    return [detect_tta(detect, im, views=views) for im in images]
+    cap = max_detections_of(detect)
+    return [detect_tta(detect, im, views=views, max_detections=cap) for im in images]
+
+
+def max_detections_of(detector: object, default: int = 300) -> int:
+    """The per-image detection cap of a torchvision detector (FCOS and RetinaNet keep it on
+    the model, Faster R-CNN on its ROI heads); ``default`` for anything else."""
+    for owner in (detector, getattr(detector, "roi_heads", None)):
+        cap = getattr(owner, "detections_per_img", None)
+        if isinstance(cap, int) and cap > 0:
+            return cap
+    return default
