@@ -58,6 +58,35 @@ def test_nuclei_labels_keep_an_elongated_nucleus_whole_and_split_a_touching_pair
     assert len(np.unique(pair[pair > 0])) == 2
 
 
+def test_nuclei_labels_find_nuclei_inside_a_dab_gland():
+    import numpy as np
+    from skimage.color import hed2rgb
+    from skimage.draw import disk
+
+    from visionforge.data.nuclei import nuclei_labels
+
+    hed = np.zeros((96, 128, 3))
+    # right half: a DAB gland whose cytoplasm also holds hematoxylin; its nuclei hold a
+    # little more hematoxylin and no DAB
+    hed[:, 64:, 0], hed[:, 64:, 2] = 0.05, 0.10
+    gland_centres = [(24, 84), (24, 108), (60, 84), (60, 108)]
+    for rc in gland_centres:
+        hed[disk(rc, 6, shape=hed.shape[:2]) + (slice(None),)] = (0.065, 0.0, 0.0)
+    stroma_centres = [(20, 20), (50, 40), (76, 16)]  # left half: plain nuclei, no DAB
+    for rc in stroma_centres:
+        hed[disk(rc, 5, shape=hed.shape[:2]) + (0,)] = 0.05
+    rgb = (np.clip(hed2rgb(hed), 0, 1) * 255).astype(np.uint8)
+
+    def areas(labels, centres):  # pixels of the object at each centre (0: none there)
+        return [int((labels == labels[rc]).sum()) if labels[rc] else 0 for rc in centres]
+
+    with_glands, plain = nuclei_labels(rgb), nuclei_labels(rgb, dab_weight=0)
+    assert with_glands.max() == 7 and plain.max() == 3  # nothing else is labelled
+    assert areas(with_glands, stroma_centres) == areas(plain, stroma_centres)
+    assert all(60 < a < 160 for a in areas(with_glands, stroma_centres + gland_centres))
+    assert areas(plain, gland_centres) == [0, 0, 0, 0]  # the plain threshold misses them
+
+
 @pytest.mark.slow
 def test_train_evaluate_predict_on_coins(coins, tmp_path):
     from visionforge.engine import Trainer
