@@ -1,0 +1,98 @@
+"""Where a saved IHC nuclei detector errs: recall ceiling at IoU 0.5 and a picture of two tiles.
+
+Run: python benchmarks/detection_ihc.py --save DIR (one seed), then
+python benchmarks/detection_ihc_errors.py DIR/seed0 [--picture docs/img/ihc_nuclei_test_boxes.png]
+
+Rebuilds the IHC nuclei test tiles (``visionforge.data.nuclei.build_ihc_nuclei``), predicts
+them with the saved model (its ``score_threshold`` from the validation tiles) and prints, per
+tile and in total: true boxes, detections at the threshold, true boxes with a detection of
+IoU >= 0.5 at any score (the recall no threshold can beat), and detections at the threshold
+matching no true box at IoU 0.5. With ``--picture``, the top and third test tiles are drawn
+three times enlarged: true boxes green, detections red with their scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def _tile_rows(root: Path) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(file name, image, true xyxy boxes) of the test tiles."""
+    from visionforge.data.images import load_image
+
+    coco = json.loads((root / "annotations" / "instances_test.json").read_text())
+    rows = []
+    for im in coco["images"]:
+        boxes = [a["bbox"] for a in coco["annotations"] if a["image_id"] == im["id"]]
+        xyxy = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in boxes]).reshape(-1, 4)
+        rows.append((im["file_name"], load_image(root / "images" / "test" / im["file_name"],
+                                                 channels=3), xyxy))
+    return rows
+
+
+def _draw(image: torch.Tensor, truth: torch.Tensor, det: dict, zoom: int = 3):
+    from PIL import Image, ImageDraw
+
+    arr = (image.permute(1, 2, 0).clamp(0, 1) * 255).byte().numpy()
+    pic = Image.fromarray(arr).resize((arr.shape[1] * zoom, arr.shape[0] * zoom), Image.NEAREST)
+    draw = ImageDraw.Draw(pic)
+    for box in truth.tolist():
+        draw.rectangle([v * zoom for v in box], outline=(0, 200, 0), width=1)
+    for box, score in zip(det["boxes"].tolist(), det["scores"].tolist(), strict=True):
+        draw.rectangle([v * zoom for v in box], outline=(230, 0, 0), width=1)
+        draw.text((box[0] * zoom + 2, box[1] * zoom + 1), f"{score:.2f}", fill=(230, 0, 0))
+    return pic
+
+
+def main() -> None:
+    from PIL import Image
+    from torchvision.ops import box_iou
+
+    from visionforge.data.nuclei import build_ihc_nuclei
+    from visionforge.inference.detection import BoxPredictor
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model_dir")
+    ap.add_argument("--picture", default="", help="write the two-tile picture here (PNG)")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    every = BoxPredictor(args.model_dir, score_threshold=0.0)
+    threshold = every.default_score_threshold
+    totals = {"true": 0, "found": 0, "reachable": 0, "unmatched": 0}
+    pictures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        build_ihc_nuclei(tmp, val=True, train_crop=192)
+        rows = _tile_rows(Path(tmp))
+    for name, image, truth in rows:
+        det = every.predict([image])[0]
+        kept = {k: v[det["scores"] >= threshold] for k, v in det.items()}
+        iou_all = box_iou(truth, det["boxes"]) if len(det["boxes"]) else torch.zeros(len(truth), 0)
+        reachable = int((iou_all.max(1).values >= 0.5).sum()) if iou_all.numel() else 0
+        iou_kept = box_iou(kept["boxes"], truth) if len(truth) else torch.zeros(len(kept["boxes"]), 0)
+        unmatched = int((iou_kept.max(1).values < 0.5).sum()) if iou_kept.numel() else len(kept["boxes"])
+        row = {"true": len(truth), "found": len(kept["boxes"]), "reachable": reachable,
+               "unmatched": unmatched}
+        totals = {k: totals[k] + row[k] for k in totals}
+        print(f"{name}: true {row['true']}, detections {row['found']} (score >= {threshold}), "
+              f"true boxes with an IoU >= 0.5 detection at any score {reachable}, "
+              f"detections matching no true box {unmatched}")
+        pictures.append(_draw(image, truth, kept))
+    print(f"all tiles: true {totals['true']}, detections {totals['found']}, recall ceiling at "
+          f"IoU 0.5 {totals['reachable'] / totals['true']:.3f}, unmatched detections "
+          f"{totals['unmatched']}")
+    if args.picture:
+        a, b = pictures[0], pictures[2]
+        out = Image.new("RGB", (a.width + b.width + 6, a.height), "white")
+        out.paste(a, (0, 0))
+        out.paste(b, (a.width + 6, 0))
+        out.save(args.picture)
+        print(f"picture: {args.picture}")
+
+
+if __name__ == "__main__":
+    main()
