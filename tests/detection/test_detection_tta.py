@@ -97,6 +97,8 @@ def test_fused_views_keep_the_detectors_own_cap():
     assert max_detections_of(detector) == 5
     assert len(detect_views(detector, [image], "flips")[0]["boxes"]) == 5
     assert len(detect_views(detector, [image], "none")[0]["boxes"]) == 12  # the model's own
+    assert len(detect_tta(detector, image, views="flips")["boxes"]) == 5  # by default
+    assert len(detect_tta(detector, image, views="flips", max_detections=3)["boxes"]) == 3
     assert max_detections_of(object()) == 300
     from visionforge.models import create_model
 

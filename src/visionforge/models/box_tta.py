@@ -117,11 +117,13 @@ def fuse_boxes(views: Sequence[dict[str, torch.Tensor]], *, iou_thr: float = 0.5
 
 def detect_tta(detect: Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]],
                image: torch.Tensor, *, views: str = "d8", iou_thr: float = 0.55,
-               max_detections: int | None = 300) -> dict[str, torch.Tensor]:
+               max_detections: int | None = None) -> dict[str, torch.Tensor]:
     """Detections of one image ``[3, H, W]`` fused over the views ``views`` (``VIEWS``).
 
     ``detect`` is the detector in eval mode (a list of images in, a list of
-    ``{"boxes", "scores", "labels"}`` out), called once with all views of the image.
+    ``{"boxes", "scores", "labels"}`` out), called once with all views of the image. The
+    fused boxes are capped at ``max_detections``, by default the detector's own
+    ``detections_per_img`` (:func:`max_detections_of`).
     """
     chosen = VIEWS[check_views(views)]
     size = (int(image.shape[-2]), int(image.shape[-1]))
@@ -130,20 +132,17 @@ def detect_tta(detect: Callable[[list[torch.Tensor]], list[dict[str, torch.Tenso
               for o, (k, f) in zip(outs, chosen, strict=True)]
     if len(mapped) == 1:
         return mapped[0]
-    fused = fuse_boxes(mapped, iou_thr=iou_thr)
-    if max_detections is not None:
-        fused = {k: v[:max_detections] for k, v in fused.items()}
-    return fused
+    cap = max_detections_of(detect) if max_detections is None else max_detections
+    return {k: v[:cap] for k, v in fuse_boxes(mapped, iou_thr=iou_thr).items()}
 
 
 def detect_views(detect: Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]],
                  images: list[torch.Tensor], views: str = "none") -> list[dict[str, torch.Tensor]]:
     """Detections of each of ``images``: one batched call without views (``none``), else
-    :func:`detect_tta` per image, capped at the detector's own ``detections_per_img``."""
+    :func:`detect_tta` per image (capped at the detector's own ``detections_per_img``)."""
     if check_views(views) == "none":
         return detect(images)
-    cap = max_detections_of(detect)
-    return [detect_tta(detect, im, views=views, max_detections=cap) for im in images]
+    return [detect_tta(detect, im, views=views) for im in images]
 
 
 def max_detections_of(detector: object, default: int = 300) -> int:
