@@ -14,7 +14,6 @@ three times enlarged: true boxes green, detections red with their scores.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -22,17 +21,14 @@ import torch
 
 
 def _tile_rows(root: Path) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(file name, image, true xyxy boxes) of the test tiles."""
-    from visionforge.data.images import load_image
+    """(file name, image, true xyxy boxes) of the test tiles, read as training reads them."""
+    from visionforge.data.detection_datamodule import DetectionDataModule
 
-    coco = json.loads((root / "annotations" / "instances_test.json").read_text())
-    rows = []
-    for im in coco["images"]:
-        boxes = [a["bbox"] for a in coco["annotations"] if a["image_id"] == im["id"]]
-        xyxy = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in boxes]).reshape(-1, 4)
-        rows.append((im["file_name"], load_image(root / "images" / "test" / im["file_name"],
-                                                 channels=3), xyxy))
-    return rows
+    dm = DetectionDataModule(root, batch_size=1, num_workers=0)
+    dm.setup()
+    test = dm.test_set
+    return [(rec.path.name, item["image"], item["target"]["boxes"])
+            for rec, item in ((test.records[i], test[i]) for i in range(len(test)))]
 
 
 def _draw(image: torch.Tensor, truth: torch.Tensor, det: dict, zoom: int = 3):
