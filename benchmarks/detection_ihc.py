@@ -1,8 +1,9 @@
 """IHC nuclei detection: test mAP@.5 and count error of the small CPU detector vs the goals.
 
 Run: python benchmarks/detection_ihc.py [--steps 600] [--lr 4e-3] [--finest-stride 2]
-[--nms-thresh 0.3] [--upscale 1] [--image-size 128] [--train-tile 192] [--center-radius 1.5]
-[--tta none|flips|d8] [--ema DECAY] [--save DIR] [--threads 2] [--repeats 1]
+[--nms-thresh 0.3] [--quality centerness|iou] [--upscale 1] [--image-size 128]
+[--train-tile 192] [--center-radius 1.5] [--tta none|flips|d8] [--ema DECAY] [--save DIR]
+[--threads 2] [--repeats 1] [--first-seed 0]
 
 Builds the nuclei COCO set from scikit-image's ``ihc.png`` (visionforge.data.nuclei: 192 px
 train tiles from the left 320 columns above row 384, of which random 128 px crops are
@@ -16,7 +17,8 @@ recomputed with pycocotools' COCOeval as a cross-check. With ``--tta`` the same 
 evaluated again with the test-time views fused (threshold chosen again, with them).
 
 Goals (issue 15): test mAP@.5 >= 0.70, mean relative count error <= 10 % per tile,
-training <= 10 minutes on 2 cores. With ``--repeats N`` the medians over N seeds are printed.
+training <= 10 minutes on 2 cores. With ``--repeats N`` the medians over N seeds are printed
+(seeds ``--first-seed`` onwards).
 The machine's load average is printed too: training time on a shared machine says little.
 """
 
@@ -59,7 +61,7 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
     torch.manual_seed(seed)
     model = create_model("fcos_resnet18_lite", num_classes=1, score_thresh=args.score_thresh,
                          finest_stride=args.finest_stride, upscale=args.upscale,
-                         nms_thresh=args.nms_thresh,
+                         nms_thresh=args.nms_thresh, quality=args.quality,
                          center_sampling_radius=args.center_radius)
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(model, max_steps=args.steps, max_epochs=10_000, lr=args.lr,
@@ -94,7 +96,7 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
                        class_names=dm.class_names, input_size=[3, args.image_size, args.image_size],
                        kwargs={"num_classes": 1, "score_thresh": args.score_thresh,
                                "finest_stride": args.finest_stride, "upscale": args.upscale,
-                               "nms_thresh": args.nms_thresh,
+                               "nms_thresh": args.nms_thresh, "quality": args.quality,
                                "center_sampling_radius": args.center_radius},
                        extra={"score_threshold": out["threshold"]})
     return out
@@ -110,6 +112,8 @@ def main() -> None:
     ap.add_argument("--finest-stride", type=int, default=2, choices=(2, 4),
                     help="finest FPN stride of fcos_resnet18_lite (2 adds the stem's map)")
     ap.add_argument("--nms-thresh", type=float, default=0.3, help="NMS IoU threshold")
+    ap.add_argument("--quality", default="centerness", choices=("centerness", "iou"),
+                    help="what FCOS's quality branch learns (multiplies the class score)")
     ap.add_argument("--center-radius", type=float, default=1.5,
                     help="FCOS centre sampling radius in strides")
     ap.add_argument("--upscale", type=float, default=1.0,
@@ -123,6 +127,8 @@ def main() -> None:
     ap.add_argument("--save", default="", help="write each seed's model dir under this folder")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seed of the first run (then +1 per repeat)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from visionforge.data.nuclei import build_ihc_nuclei
@@ -130,9 +136,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         facts = build_ihc_nuclei(tmp, val=True, train_crop=args.train_tile)
         print(f"IHC nuclei set: {facts}")
-        runs = [run_once(Path(tmp), args, seed) for seed in range(args.repeats)]
-    for i, r in enumerate(runs):
-        print(f"run {i}: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+        seeds = range(args.first_seed, args.first_seed + args.repeats)
+        runs = [run_once(Path(tmp), args, seed) for seed in seeds]
+    for i, r in zip(seeds, runs, strict=True):
+        print(f"seed {i}: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                                        for k, v in r.items()))
     print(f"load average (1/5/15 min): {os.getloadavg()} on {os.cpu_count()} CPUs "
           f"(torch threads {args.threads}); a shared machine inflates the training time")
