@@ -6,7 +6,7 @@ branch is trained to predict the *centerness* of the cell inside its ground-trut
 regresses and its ground-truth box (detached, so the target does not pull the box): the
 detections are then ranked by how well they are placed, which is what average precision
 rewards. This is the IoU-prediction branch of IoU-aware one-stage detectors (Wu et al.,
-"IoU-aware single-stage object detector", 2020; also ATSS/PAA-style heads).
+"IoU-aware single-stage object detector", 2020; PAA's heads predict IoU the same way).
 
 Only the training target changes: the branch, its output and torchvision's post-processing
 (and so the ONNX export) are the same. Written here because torchvision's FCOS has the
