@@ -79,15 +79,15 @@ def main() -> None:
         det = every.predict([image])[0]
         dets.append(det)
         targets.append({"boxes": truth, "labels": torch.ones(len(truth), dtype=torch.long)})
-        best = (box_iou(det["boxes"], truth).max(1).values if len(truth) and len(det["boxes"])
-                else torch.zeros(len(det["boxes"])))
+        # IoU of every detection with every true box, computed once for all three figures
+        iou = box_iou(det["boxes"], truth)  # [detections, true boxes]; empty sides allowed
+        best = iou.max(1).values if iou.numel() else torch.zeros(len(det["boxes"]))
         # ties (IoU 0) keep the model's order
         oracle.append({**det, "scores": best + 1e-3 * det["scores"]})
-        kept = {k: v[det["scores"] >= threshold] for k, v in det.items()}
-        iou_all = box_iou(truth, det["boxes"]) if len(det["boxes"]) else torch.zeros(len(truth), 0)
-        reachable = int((iou_all.max(1).values >= 0.5).sum()) if iou_all.numel() else 0
-        iou_kept = box_iou(kept["boxes"], truth) if len(truth) else torch.zeros(len(kept["boxes"]), 0)
-        unmatched = int((iou_kept.max(1).values < 0.5).sum()) if iou_kept.numel() else len(kept["boxes"])
+        above = det["scores"] >= threshold
+        kept = {k: v[above] for k, v in det.items()}
+        reachable = int((iou.max(0).values >= 0.5).sum()) if iou.numel() else 0
+        unmatched = int((best[above] < 0.5).sum())
         row = {"true": len(truth), "found": len(kept["boxes"]), "reachable": reachable,
                "unmatched": unmatched}
         totals = {k: totals[k] + row[k] for k in totals}

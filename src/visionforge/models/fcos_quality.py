@@ -27,6 +27,8 @@ QUALITY_TARGETS = ("centerness", "iou")
 
 def paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """IoU of ``a[i]`` with ``b[i]`` (xyxy boxes ``[N, 4]``), elementwise (not all pairs)."""
+    # torchvision's public ops give all pairs (box_iou: N x N to take a diagonal of) or GIoU
+    # losses; its elementwise intersection/union helper is private
     lt = torch.maximum(a[:, :2], b[:, :2])
     rb = torch.minimum(a[:, 2:], b[:, 2:])
     inter = (rb - lt).clamp(min=0).prod(1)
@@ -57,9 +59,10 @@ class QualityFCOSHead(FCOSHead):
             t["boxes"][m.clip(min=0)] if len(t["boxes"]) else t["boxes"].new_zeros((len(m), 4))
             for t, m in zip(targets, matched_idxs, strict=True)])
         logits = head_outputs["bbox_ctrness"].squeeze(2)[foreground]
-        with torch.no_grad():
-            boxes = self.box_coder.decode(head_outputs["bbox_regression"], torch.stack(anchors))
-            iou = paired_iou(boxes[foreground].float(), gt_boxes[foreground].float())
+        with torch.no_grad():  # decoding is per cell: only the foreground cells are needed
+            boxes = self.box_coder.decode(head_outputs["bbox_regression"][foreground],
+                                          torch.stack(anchors)[foreground])
+            iou = paired_iou(boxes.float(), gt_boxes[foreground].float())
         loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), iou, reduction="sum")
         losses["bbox_ctrness"] = loss / max(1, int(foreground.sum()))
         return losses
