@@ -19,6 +19,14 @@ class UnknownNameError(ConfigError):
     """A name (model, dataset, exporter, ...) is not in its registry."""
 
 
+class ModelArgumentError(ConfigError, TypeError):
+    """A model's constructor rejected an argument (bad value or unknown name).
+
+    Both a ``ValueError`` and a ``TypeError``, so code that caught what the
+    model's own constructor raised keeps working.
+    """
+
+
 class DataError(VisionforgeError, ValueError):
     """A data file or folder is missing, unreadable or inconsistent."""
 

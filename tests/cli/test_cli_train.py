@@ -135,6 +135,8 @@ def test_train_nntraining2_json_config(tmp_path, capsys, osdb_events):
         (["train", "model=resnt18", "data.root=."], "Did you mean"),
         (["train", "trainer.max_epochs=ten"], "trainer.max_epochs"),
         (["train", "--config", "/no/such.yaml"], "not found"),
+        (["train", "model=small_cnn", "model.kwargs.widht=8", "data.root=."],
+         "model 'small_cnn' rejected its arguments (width=32, depth=3, widht=8"),
     ],
 )
 def test_train_bad_input_is_one_line_exit_2(tmp_path, args, expected):

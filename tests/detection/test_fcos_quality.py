@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torchvision.ops import box_iou
@@ -88,3 +91,19 @@ def test_iou_quality_model_runs_in_eval_and_bad_quality_is_an_error():
     assert out["boxes"].shape == (10, 4) and (out["scores"] > 0).all()
     with pytest.raises(ValueError, match="quality"):
         create_model("fcos_resnet18_lite", num_classes=1, quality="giou")
+
+
+def test_bad_model_argument_from_the_cli_is_one_error_line(tmp_path):
+    from visionforge.data.nuclei import build_coins
+
+    build_coins(tmp_path / "coins")
+    proc = subprocess.run(
+        [sys.executable, "-m", "visionforge", "train", f"data.root={tmp_path / 'coins'}",
+         "model=fcos_resnet18_lite", "model.kwargs.quality=giou",
+         f"project_dir={tmp_path / 'runs'}"], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("visionforge: error")]
+    assert len(errors) == 1
+    assert "model 'fcos_resnet18_lite' rejected its arguments" in errors[0]
+    assert "quality='giou'" in errors[0] and "('centerness', 'iou')" in errors[0]

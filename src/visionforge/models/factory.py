@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from visionforge.errors import UnknownNameError, WeightsError
+from visionforge.errors import ModelArgumentError, UnknownNameError, VisionforgeError, WeightsError
 from visionforge.models.spec import SPEC_ATTR, set_model_spec
 from visionforge.registry import MODELS, load_plugins
 
@@ -164,6 +164,22 @@ def _offline_message(name: str, exc: BaseException) -> str:
     return offline_message(name, exc)
 
 
+def _argument_message(name: str, factory: Callable[..., Any] | None, kwargs: dict[str, Any],
+                      exc: BaseException) -> str:
+    given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "none"
+    accepted = ""
+    try:
+        params = inspect.signature(factory).parameters if factory is not None else {}
+    except (TypeError, ValueError):
+        params = {}
+    names = [p for p, v in params.items() if v.kind is v.KEYWORD_ONLY or
+             v.kind is v.POSITIONAL_OR_KEYWORD]
+    if names:
+        accepted = f"; its arguments: {', '.join(names)}"
+    return (f"model {name!r} rejected its arguments ({given}): {exc}{accepted}. Fix the value "
+            "or drop the argument (CLI: model.kwargs.NAME=VALUE)")
+
+
 def create_model(name: str, *, pretrained: bool | str | os.PathLike[str] = False, **kwargs: Any):
     """Build a model by registry name or alias (case-insensitive), or by any timm model name.
 
@@ -178,6 +194,11 @@ def create_model(name: str, *, pretrained: bool | str | os.PathLike[str] = False
 
     Returns:
         A plain ``torch.nn.Module`` with a ``visionforge_spec`` attribute.
+
+    Raises:
+        UnknownNameError: ``name`` is neither registered nor a timm model.
+        ModelArgumentError: the constructor rejected an argument (a ``ValueError`` and a
+            ``TypeError``); the message names the model and the arguments given.
     """
     from visionforge.models.hub import FETCH_ERRORS, fetching_weights
     from visionforge.models.weights import load_weights
@@ -200,17 +221,24 @@ def create_model(name: str, *, pretrained: bool | str | os.PathLike[str] = False
     elif is_timm_model(name):
         import timm
 
-        canonical, source = name, "timm"
+        canonical, source, factory = name, "timm", None
         build = partial(timm.create_model, name, pretrained=bool(pretrained), **kwargs)
         errors = FETCH_ERRORS
     else:
         raise UnknownNameError(unknown_model_message(name))
 
-    if pretrained:  # a download: decided offline within seconds, one clear error
-        with fetching_weights(canonical, errors=errors):
+    try:
+        if pretrained:  # a download: decided offline within seconds, one clear error
+            with fetching_weights(canonical, errors=errors):
+                model = build()
+        else:
             model = build()
-    else:
-        model = build()
+    except VisionforgeError:
+        raise
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, TypeError) and "keyword argument" not in str(exc):
+            raise  # a bug, not a bad argument: keep the traceback
+        raise ModelArgumentError(_argument_message(canonical, factory, kwargs, exc)) from exc
     if local_path is not None:
         load_weights(model, local_path)
     set_model_spec(model, canonical, source, kwargs)
