@@ -1,8 +1,8 @@
 """IHC nuclei detection: test mAP@.5 and count error of the small CPU detector vs the goals.
 
 Run: python benchmarks/detection_ihc.py [--steps 600] [--lr 4e-3] [--finest-stride 2]
-[--nms-thresh 0.3] [--quality centerness|iou] [--upscale 1] [--image-size 128]
-[--train-tile 192] [--center-radius 1.5] [--tta none|flips|d8] [--ema DECAY] [--save DIR]
+[--nms-thresh 0.3] [--quality centerness|iou] [--head-convs 3] [--upscale 1]
+[--image-size 128] [--train-tile 192] [--center-radius 1.5] [--tta none|flips|d8] [--ema DECAY] [--save DIR]
 [--threads 2] [--repeats 1] [--first-seed 0]
 
 Builds the nuclei COCO set from scikit-image's ``ihc.png`` (visionforge.data.nuclei: 192 px
@@ -62,7 +62,8 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
     model = create_model("fcos_resnet18_lite", num_classes=1, score_thresh=args.score_thresh,
                          finest_stride=args.finest_stride, upscale=args.upscale,
                          nms_thresh=args.nms_thresh, quality=args.quality,
-                         center_sampling_radius=args.center_radius)
+                         center_sampling_radius=args.center_radius,
+                         head_convs=args.head_convs)
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(model, max_steps=args.steps, max_epochs=10_000, lr=args.lr,
                           optimizer="adamw", weight_decay=1e-4, scheduler="onecycle",
@@ -97,7 +98,8 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
                        kwargs={"num_classes": 1, "score_thresh": args.score_thresh,
                                "finest_stride": args.finest_stride, "upscale": args.upscale,
                                "nms_thresh": args.nms_thresh, "quality": args.quality,
-                               "center_sampling_radius": args.center_radius},
+                               "center_sampling_radius": args.center_radius,
+                               "head_convs": args.head_convs},
                        extra={"score_threshold": out["threshold"]})
     return out
 
@@ -116,6 +118,8 @@ def main() -> None:
                     help="what FCOS's quality branch learns (multiplies the class score)")
     ap.add_argument("--center-radius", type=float, default=1.5,
                     help="FCOS centre sampling radius in strides")
+    ap.add_argument("--head-convs", type=int, default=3,
+                    help="conv layers per FCOS head branch (the CLI config's 3; the function's 2)")
     ap.add_argument("--upscale", type=float, default=1.0,
                     help="zoom inside the model (boxes and metrics stay in tile pixels)")
     ap.add_argument("--train-tile", type=int, default=192,

@@ -107,3 +107,25 @@ def test_bad_model_argument_from_the_cli_is_one_error_line(tmp_path):
     assert len(errors) == 1
     assert "model 'fcos_resnet18_lite' rejected its arguments" in errors[0]
     assert "quality='giou'" in errors[0] and "('centerness', 'iou')" in errors[0]
+
+
+def test_head_convs_sets_the_depth_of_both_head_branches():
+    model = create_model("fcos_resnet18_lite", num_classes=1, head_convs=3)
+    convs = [m for m in model.head.classification_head.conv if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3
+    convs = [m for m in model.head.regression_head.conv if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3
+
+
+def test_cli_model_config_and_detection_defaults_build_three_conv_heads():
+    from visionforge.config.loader import compose_config
+    from visionforge.workflows.detect import task_defaults
+    from visionforge.workflows.train import _resolve_defaults
+
+    named = compose_config(["model=fcos_resnet18_lite"], env={}).cfg
+    assert named.model.kwargs.head_convs == 3
+    printed: list[str] = []
+    name, kwargs = _resolve_defaults(compose_config([], env={}).cfg, "detection", printed.append)
+    assert (name, kwargs) == ("fcos_resnet18_lite", task_defaults("detection").model_kwargs)
+    model = create_model(name, num_classes=1, **kwargs)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in model.head.classification_head.conv) == 3

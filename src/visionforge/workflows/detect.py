@@ -78,7 +78,8 @@ _BY_TASK = {
     "classification": TaskDefaults("classification", "resnet18", {}, 32, 10),
     "segmentation": TaskDefaults("segmentation", "unet", {"backbone": "resnet18"}, 8, 20),
     "signal": TaskDefaults("signal", "resnet1d", {}, 32, 30),
-    "detection": TaskDefaults("detection", "fcos_resnet18_lite", {}, 4, 30),
+    # three convs per head branch: see fcos_resnet18_lite (its own default stays 2)
+    "detection": TaskDefaults("detection", "fcos_resnet18_lite", {"head_convs": 3}, 4, 30),
 }
 
 
