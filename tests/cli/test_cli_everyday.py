@@ -290,6 +290,22 @@ def test_auto_model_docs_and_printed_defaults_match_the_code():
     assert f"data.image_size={default_image_size('folder')}" in printed[0]
 
 
+@pytest.mark.parametrize("kind", ["folder", "segmentation", "signals", "osdb", "detection"])
+def test_auto_builds_the_chosen_model_as_its_model_config_does(kind):
+    """One source of truth: ``model=auto`` takes the chosen model's kwargs from its
+    ``conf/model`` option, the same ones ``model=NAME`` composes."""
+    from omegaconf import OmegaConf
+
+    from visionforge.config.loader import CONF_DIR, compose_config
+    from visionforge.workflows.train import _resolve_defaults
+
+    name, kwargs = _resolve_defaults(compose_config([], env={}).cfg, kind, lambda _: None)
+    option = next(p.stem for p in (CONF_DIR / "model").glob("*.yaml")
+                  if OmegaConf.load(p).name == name)
+    named = compose_config([f"model={option}"], env={}).cfg
+    assert kwargs == OmegaConf.to_container(named.model.kwargs)
+
+
 # -- did you mean ----------------------------------------------------------------------------
 
 def test_unknown_model_suggests_timm_names_first():

@@ -119,13 +119,12 @@ def test_head_convs_sets_the_depth_of_both_head_branches():
 
 def test_cli_model_config_and_detection_defaults_build_three_conv_heads():
     from visionforge.config.loader import compose_config
-    from visionforge.workflows.detect import task_defaults
     from visionforge.workflows.train import _resolve_defaults
 
     named = compose_config(["model=fcos_resnet18_lite"], env={}).cfg
     assert named.model.kwargs.head_convs == 3
     printed: list[str] = []
     name, kwargs = _resolve_defaults(compose_config([], env={}).cfg, "detection", printed.append)
-    assert (name, kwargs) == ("fcos_resnet18_lite", task_defaults("detection").model_kwargs)
+    assert (name, kwargs) == ("fcos_resnet18_lite", {"head_convs": 3})
     model = create_model(name, num_classes=1, **kwargs)
     assert sum(isinstance(m, torch.nn.Conv2d) for m in model.head.classification_head.conv) == 3

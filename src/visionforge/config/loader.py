@@ -23,6 +23,7 @@ __all__ = [
     "ComposedConfig",
     "compose_config",
     "group_options",
+    "model_config_kwargs",
     "save_config",
     "flatten",
     "config_keys",
@@ -82,6 +83,19 @@ class ComposedConfig:
 def group_options(group: str) -> list[str]:
     """Names of the YAML options shipped for a config group (e.g. ``trainer`` -> cpu, gpu, ...)."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def model_config_kwargs(name: str) -> dict[str, Any]:
+    """The ``kwargs`` of the shipped ``conf/model`` option whose ``name`` is ``name`` (``{}`` if
+    none): what ``model=auto`` builds its chosen model with, so the two routes agree."""
+    from omegaconf import OmegaConf
+
+    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+        option = OmegaConf.load(path)
+        if option.get("name") == name:
+            kwargs = option.get("kwargs")
+            return dict(OmegaConf.to_container(kwargs, resolve=True)) if kwargs else {}
+    return {}
 
 
 def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:

@@ -63,23 +63,23 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
 class TaskDefaults:
     """Model, batch size and epochs chosen for a data kind when the config leaves them out.
 
-    The default image size is not here: each datamodule declares its own
+    The model's arguments are not here: the chosen model is built with the ``kwargs`` of its
+    ``conf/model`` option (:func:`visionforge.config.loader.model_config_kwargs`), as
+    ``model=NAME`` would. The default image size is not here either: each datamodule declares its own
     (``default_image_size``, see :func:`visionforge.workflows.data_setup.default_image_size`).
     """
 
     task: str
     model: str
-    model_kwargs: dict
     batch_size: int
     max_epochs: int
 
 
 _BY_TASK = {
-    "classification": TaskDefaults("classification", "resnet18", {}, 32, 10),
-    "segmentation": TaskDefaults("segmentation", "unet", {"backbone": "resnet18"}, 8, 20),
-    "signal": TaskDefaults("signal", "resnet1d", {}, 32, 30),
-    # three convs per head branch: see fcos_resnet18_lite (its own default stays 2)
-    "detection": TaskDefaults("detection", "fcos_resnet18_lite", {"head_convs": 3}, 4, 30),
+    "classification": TaskDefaults("classification", "resnet18", 32, 10),
+    "segmentation": TaskDefaults("segmentation", "unet", 8, 20),
+    "signal": TaskDefaults("signal", "resnet1d", 32, 30),
+    "detection": TaskDefaults("detection", "fcos_resnet18_lite", 4, 30),
 }
 
 
@@ -90,7 +90,7 @@ def task_defaults(kind: str) -> TaskDefaults:
     ``task`` picks the defaults, so a plugin datamodule gets them too.
     """
     if kind == "osdb":
-        return TaskDefaults("signal", "deepepicnn", {}, 64, 30)
+        return TaskDefaults("signal", "deepepicnn", 64, 30)
     from visionforge.registry import DATAMODULES
     from visionforge.workflows.data_setup import datamodule_name
 

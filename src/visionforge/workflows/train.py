@@ -124,6 +124,7 @@ def _model_kwargs(cfg: Any, name: str, data: Any, defaults_kwargs: dict[str, Any
 
 def _resolve_defaults(cfg: Any, kind: str, echo: Callable[[str], None]) -> tuple[str, dict]:
     """Fill model/batch size/epochs left to ``auto``/``None`` from the data kind's defaults."""
+    from visionforge.config.loader import model_config_kwargs
     from visionforge.workflows.data_setup import default_image_size
     from visionforge.workflows.detect import task_defaults
 
@@ -132,7 +133,7 @@ def _resolve_defaults(cfg: Any, kind: str, echo: Callable[[str], None]) -> tuple
     name = cfg.model.name
     kwargs: dict[str, Any] = {}
     if name == "auto":
-        name, kwargs = defaults.model, dict(defaults.model_kwargs)
+        name, kwargs = defaults.model, model_config_kwargs(defaults.model)
         chosen.append(f"model={name}")
     if cfg.data.batch_size is None:
         cfg.data.batch_size = defaults.batch_size
