@@ -65,7 +65,7 @@ class TaskDefaults:
 
     The model's arguments are not here: the chosen model is built with the ``kwargs`` of its
     ``conf/model`` option (:func:`visionforge.config.loader.model_config_kwargs`), as
-    ``model=NAME`` would. The default image size is not here either: each datamodule declares its own
+    ``model=NAME`` would. Nor is the default image size: each datamodule declares its own
     (``default_image_size``, see :func:`visionforge.workflows.data_setup.default_image_size`).
     """
 
