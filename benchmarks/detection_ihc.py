@@ -2,8 +2,8 @@
 
 Run: python benchmarks/detection_ihc.py [--steps 600] [--lr 4e-3] [--finest-stride 2]
 [--nms-thresh 0.3] [--quality centerness|iou] [--head-convs 3] [--upscale 1]
-[--image-size 128] [--train-tile 192] [--center-radius 1.5] [--tta none|flips|d8] [--ema DECAY] [--save DIR]
-[--threads 2] [--repeats 1] [--first-seed 0]
+[--image-size 128] [--train-tile 192] [--center-radius 1.5] [--tta none|flips|d8]
+[--ema DECAY] [--save DIR] [--threads 2] [--repeats 1] [--first-seed 0]
 
 Builds the nuclei COCO set from scikit-image's ``ihc.png`` (visionforge.data.nuclei: 192 px
 train tiles from the left 320 columns above row 384, of which random 128 px crops are
@@ -59,11 +59,12 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
                              num_workers=0, seed=seed)
     dm.setup()
     torch.manual_seed(seed)
-    model = create_model("fcos_resnet18_lite", num_classes=1, score_thresh=args.score_thresh,
-                         finest_stride=args.finest_stride, upscale=args.upscale,
-                         nms_thresh=args.nms_thresh, quality=args.quality,
-                         center_sampling_radius=args.center_radius,
-                         head_convs=args.head_convs)
+    # one dict builds the model and is saved with it (--save), so the two cannot drift apart
+    kwargs = {"num_classes": 1, "score_thresh": args.score_thresh,
+              "finest_stride": args.finest_stride, "upscale": args.upscale,
+              "nms_thresh": args.nms_thresh, "quality": args.quality,
+              "center_sampling_radius": args.center_radius, "head_convs": args.head_convs}
+    model = create_model("fcos_resnet18_lite", **kwargs)
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(model, max_steps=args.steps, max_epochs=10_000, lr=args.lr,
                           optimizer="adamw", weight_decay=1e-4, scheduler="onecycle",
@@ -95,11 +96,7 @@ def run_once(root: Path, args: argparse.Namespace, seed: int) -> dict[str, float
 
         save_model_dir(model, Path(args.save) / f"seed{seed}", name="fcos_resnet18_lite",
                        class_names=dm.class_names, input_size=[3, args.image_size, args.image_size],
-                       kwargs={"num_classes": 1, "score_thresh": args.score_thresh,
-                               "finest_stride": args.finest_stride, "upscale": args.upscale,
-                               "nms_thresh": args.nms_thresh, "quality": args.quality,
-                               "center_sampling_radius": args.center_radius,
-                               "head_convs": args.head_convs},
+                       kwargs=kwargs,
                        extra={"score_threshold": out["threshold"]})
     return out
 
